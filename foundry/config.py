@@ -1,0 +1,333 @@
+"""The shape of a campaign: one pydantic tree, loaded from YAML, the only place config shape lives.
+
+Engine and sampling fields keep vLLM's own names (`tensor_parallel_size`, `max_model_len`, `temperature`, ...) and
+are passed through to `AsyncEngineArgs` / `SamplingParams` unchanged. Unknown keys are errors so typos never pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+TINY_MODEL = "foundry/tiny-random"
+"""Reserved model name: a tiny random-weight Qwen2 model built locally on demand (no hub needed)."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class FieldMap(Strict):
+    """Which source column holds each task field."""
+
+    id: str | None = "id"
+    """Column with a unique task id; when absent from a row, the row's position is used."""
+    prompt: str | None = "prompt"
+    """Column with the prompt text (used when `messages` is absent)."""
+    messages: str | None = "messages"
+    """Column with chat messages ([{role, content}, ...])."""
+    reference: str | None = "answer"
+    """Column with the reference answer checked by verifiers."""
+    tests: str | None = "tests"
+    """Column with tests for code verifiers."""
+
+
+class SourceConfig(Strict):
+    """Where tasks come from: a local JSONL / parquet file or a Hugging Face dataset."""
+
+    format: Literal["jsonl", "parquet", "hf"] | None = None
+    """File format; inferred from the path suffix when omitted. `hf` loads with `datasets.load_dataset`."""
+    path: str
+    """Local file, or dataset name / local dataset folder for `hf`. Relative paths resolve against the config file."""
+    split: str = "train"
+    """Dataset split (for `hf`)."""
+    subset: str | None = None
+    """Dataset configuration name (for `hf`)."""
+    fields: FieldMap = Field(default_factory=FieldMap)
+    """Mapping from task fields to source columns."""
+    limit: int | None = Field(default=None, ge=1)
+    """Use at most this many rows."""
+
+
+class GeneratorConfig(Strict):
+    """How a task becomes a prompt and a completion becomes reasoning and an answer."""
+
+    kind: Literal["reasoning"] = "reasoning"
+    """The generator: `reasoning` (chains of thought with a final answer)."""
+    system_prompt: str | None = None
+    """Optional system message prepended to the chat."""
+    prompt_template: str = "{prompt}"
+    """Python format string for the user message; `{prompt}` and any task metadata key are available."""
+    use_chat_template: bool = True
+    """Render messages with the tokenizer's chat template (False: send the templated prompt as raw text)."""
+    think_tags: tuple[str, str] = ("<think>", "</think>")
+    """Tags that delimit the reasoning block; the text inside goes to `reasoning`, the rest to `answer`."""
+    answer_patterns: list[str] = Field(default_factory=lambda: [r"\\boxed\{"])
+    """Final-answer extractors tried in order: `\\boxed{` means the last balanced \\boxed{...}; anything else is a
+    regex whose first group (or whole match) is the answer, last match wins."""
+    structured_outputs: dict[str, Any] | None = None
+    """Passed to vLLM's `StructuredOutputsParams` (e.g. `{regex: ...}`, `{json: {...}}`, `{choice: [...]}`)."""
+
+
+class EngineConfig(Strict):
+    """vLLM engine arguments (vLLM's names), one engine per replica."""
+
+    model: str = TINY_MODEL
+    """Hub id or local checkpoint path; `foundry/tiny-random` builds a tiny random model locally."""
+    tokenizer: str | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    max_model_len: int | None = Field(default=None, ge=16)
+    dtype: str = "auto"
+    seed: int = 0
+    """Engine-level seed (per-request seeds are unreliable on the CPU build)."""
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """On the CPU build this is the fraction of host memory reserved."""
+    enforce_eager: bool = False
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    enable_prefix_caching: bool | None = None
+    trust_remote_code: bool = False
+    extra_args: dict[str, Any] = Field(default_factory=dict)
+    """Any other `AsyncEngineArgs` field, passed through as is."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment for the replica process (e.g. `VLLM_CPU_KVCACHE_SPACE` on CPU nodes)."""
+
+    def engine_args(self) -> dict[str, Any]:
+        """The keyword arguments for vLLM's `AsyncEngineArgs` (model path resolved by the caller)."""
+        args = self.model_dump(exclude={"extra_args", "env"}, exclude_none=True)
+        return {**args, **self.extra_args}
+
+
+class SamplingConfig(Strict):
+    """vLLM `SamplingParams` fields (vLLM's names)."""
+
+    n: int = Field(default=1, ge=1)
+    """Samples per request; all `n` are kept."""
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int | None = None
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int = Field(default=512, ge=1)
+    min_tokens: int | None = Field(default=None, ge=0)
+    stop: list[str] | None = None
+    ignore_eos: bool = False
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = Field(default=None, gt=0)
+
+    def params(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class MathVerifierConfig(Strict):
+    """Answer equivalence with Math-Verify against the task's reference."""
+
+    kind: Literal["math"] = "math"
+    name: str = "math"
+    reference_pattern: str | None = r"####\s*(.+)$"
+    """Regex applied to the reference before parsing (GSM8K's `#### 42`); falls back to the whole reference."""
+
+
+class RegexVerifierConfig(Strict):
+    """Accept only completions matching (or not matching) a regex."""
+
+    kind: Literal["regex"] = "regex"
+    name: str = "regex"
+    pattern: str
+    field: Literal["completion", "answer", "reasoning", "final_answer"] = "completion"
+    must_match: bool = True
+
+
+class LengthVerifierConfig(Strict):
+    """Bounds on completion length in tokens."""
+
+    kind: Literal["length"] = "length"
+    name: str = "length"
+    min_tokens: int = Field(default=0, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    reject_truncated: bool = True
+    """Reject completions the engine cut off at `max_tokens` (finish_reason == "length")."""
+
+
+class SectionsVerifierConfig(Strict):
+    """Required parts of a completion: a reasoning block and/or a final answer."""
+
+    kind: Literal["sections"] = "sections"
+    name: str = "sections"
+    require_reasoning: bool = True
+    require_answer: bool = True
+
+
+VerifierConfig = Annotated[
+    MathVerifierConfig | RegexVerifierConfig | LengthVerifierConfig | SectionsVerifierConfig,
+    Field(discriminator="kind"),
+]
+
+
+_VERIFIER_KINDS = {"math", "regex", "length", "sections"}
+
+
+class AcceptanceConfig(Strict):
+    """How verdicts combine into accept / reject."""
+
+    mode: Literal["all", "any", "weighted"] = "all"
+    """`all`: every verifier passes (short-circuits on the first rejection); `any`: one passes; `weighted`:
+    the weighted mean score reaches `threshold`."""
+    weights: dict[str, float] = Field(default_factory=dict)
+    """Per-verifier weights by name for `weighted` (default 1)."""
+    threshold: float = Field(default=1.0, ge=0, le=1)
+    short_circuit: bool = True
+    """Stop at the first rejection in `all` mode (cheapest verifiers first)."""
+
+
+class OutputConfig(Strict):
+    """Where accepted and rejected samples go."""
+
+    path: str
+    """Local folder (relative to the config file) or `s3://bucket/prefix`."""
+    shard_max_rows: int = Field(default=10_000, ge=1)
+    shard_max_bytes: int = Field(default=256 * 2**20, ge=1024)
+    """Roll to a new shard once buffered rows reach about this many bytes."""
+    flush_seconds: float = Field(default=60.0, gt=0)
+    """Commit buffered samples at least this often, so a crash loses at most this much work."""
+    keep_rejected: bool = True
+    """Write rejected samples (with their verdicts) to `data/rejected-*.parquet`."""
+    endpoint_url: str | None = None
+    """S3-compatible endpoint (for `s3://` outputs)."""
+    region: str | None = None
+    profile: str | None = None
+
+
+class ClusterConfig(Strict):
+    """Where and how wide the campaign runs."""
+
+    address: str | None = None
+    """Ray cluster address; None starts a local Ray instance."""
+    replicas: int = Field(default=1, ge=1)
+    """Generator replicas (data parallelism), one engine each."""
+    replica_num_cpus: float = Field(default=1, ge=0)
+    """CPUs reserved by each replica actor."""
+    replica_num_gpus: float | None = Field(default=None, ge=0)
+    """GPUs per replica; default `tensor_parallel_size` when the cluster has GPUs, else 0."""
+    verifier_num_cpus: float = Field(default=0.5, gt=0)
+    """CPUs reserved by each verification task."""
+    num_cpus: int | None = Field(default=None, ge=1)
+    """CPUs for a local Ray instance (default: all)."""
+    max_in_flight_per_replica: int = Field(default=64, ge=1)
+    """Requests outstanding per replica (backpressure: no more are sent until some finish)."""
+    max_verify_in_flight: int = Field(default=8, ge=1)
+    """Verification tasks outstanding; when full, generation waits instead of piling up samples."""
+
+
+class CampaignConfig(Strict):
+    """A synthetic-data campaign: source → generator → verifiers → output."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Campaign name; part of every sample id."""
+    source: SourceConfig
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    verifiers: list[VerifierConfig] = Field(default_factory=list)
+    """Verifiers in order, cheapest first."""
+    acceptance: AcceptanceConfig = Field(default_factory=AcceptanceConfig)
+    stop_after_accepted: int | None = Field(default=None, ge=1)
+    """Stop sampling a task once this many of its samples were accepted."""
+    max_samples_per_task: int | None = Field(default=None, ge=1)
+    """Upper bound on samples per task (default: `sampling.n`, one request per task)."""
+    output: OutputConfig
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignConfig:
+        names = [v.name for v in self.verifiers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"verifier names must be unique, got {names}")
+        if self.stop_after_accepted and self.max_samples_per_task is None:
+            raise ValueError("stop_after_accepted needs max_samples_per_task (the most samples to try per task)")
+        return self
+
+    @property
+    def samples_per_task(self) -> int:
+        return self.max_samples_per_task or self.sampling.n
+
+    def config_hash(self) -> str:
+        """Hash of the campaign's content (not where it runs), recorded in provenance and the manifest."""
+        body = self.model_dump(mode="json", exclude={"cluster": {"address"}})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ConfigError(Exception):
+    """A bad config: `problems` holds one `file: field.path: message` line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        if isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = node.setdefault(key, {})
+    value = yaml.safe_load(raw) if raw != "" else ""
+    if isinstance(node, list):
+        node[int(leaf)] = value
+    else:
+        node[leaf] = value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    # Discriminated unions put the `kind` tag in the location; users never wrote it as a key.
+    loc = ".".join(str(p) for p in error["loc"] if p not in _VERIFIER_KINDS)
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return f"{loc}: {message}" if loc else message
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> CampaignConfig:
+    """Read a campaign YAML, apply `--set a.b=value` overrides, validate; relative paths resolve against the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}".splitlines()[0]]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping at the top level"])
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError([f"--set {item}: expected path.to.field=value"])
+        try:
+            _set_path(data, key.strip(), raw)
+        except (ValueError, IndexError, TypeError, AttributeError):
+            raise ConfigError([f"--set {item}: no such field path"]) from None
+    _resolve_paths(data, path.parent)
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{path}: {_describe(e)}" for e in exc.errors()]) from None
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative paths in a config mean relative to the config file, wherever `foundry` runs from."""
+    for section, key in (("source", "path"), ("output", "path"), ("engine", "model")):
+        node = data.get(section)
+        value = node.get(key) if isinstance(node, dict) else None
+        if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
+            candidate = base / value
+            # A source or model that is not a local file is a hub name (`openai/gsm8k`), left as is.
+            if section == "output" or candidate.exists():
+                node[key] = str(candidate.resolve())

@@ -1,0 +1,114 @@
+"""The commit journal: which shards and which tasks are part of the dataset.
+
+Layout under the output root:
+    _foundry/staging/<seq>-<nonce>/<split>.parquet   shards being written (never read by users)
+    _foundry/commits/<seq>.json                      commit records, created with a conditional put
+    data/<split>-<seq>.parquet                       committed shards (Hugging Face layout)
+    manifest.json                                    summary rebuilt from the commit records
+
+The commit record is the commit point. Before it exists a shard is debris that `recover()` deletes; after it,
+`recover()` rolls the copy into `data/` forward. Because the record is written with If-None-Match (or a hard link),
+two writers can never both claim a sequence number, so no sample can be committed twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from foundry.storage.uri import AlreadyExists, ObjectStore
+
+STAGING = "_foundry/staging/"
+COMMITS = "_foundry/commits/"
+MANIFEST = "manifest.json"
+
+
+class CommitConflict(Exception):
+    """Another writer committed to the same output concurrently."""
+
+
+def shard_key(split: str, seq: int) -> str:
+    return f"data/{split}-{seq:05d}.parquet"
+
+
+class Journal:
+    def __init__(self, store: ObjectStore):
+        self.store = store
+        self.commits: list[dict[str, Any]] = []
+        self.completed_tasks: set[str] = set()
+        self.committed_ids: set[str] = set()
+
+    @property
+    def next_seq(self) -> int:
+        return self.commits[-1]["seq"] + 1 if self.commits else 0
+
+    def recover(self) -> None:
+        """Load commit records, finish interrupted commits, delete uncommitted staging debris."""
+        self.commits = []
+        for key in self.store.list(COMMITS):
+            if key.endswith(".json"):
+                record = json.loads(self.store.get(key) or b"{}")
+                self.commits.append(record)
+        self.commits.sort(key=lambda r: r["seq"])
+        referenced: set[str] = set()
+        finals = set(self.store.list("data/"))
+        for record in self.commits:
+            for shard in record["shards"]:
+                referenced.add(shard["staged"])
+                if shard["path"] not in finals:
+                    self.store.copy(shard["staged"], shard["path"])
+            self._index(record)
+        for key in self.store.list(STAGING):
+            self.store.delete(key)  # committed ones are already in data/; the rest never made it
+        committed_paths = {s["path"] for r in self.commits for s in r["shards"]}
+        for key in finals - committed_paths:
+            self.store.delete(key)
+
+    def _index(self, record: dict[str, Any]) -> None:
+        self.completed_tasks.update(record["tasks"])
+        self.committed_ids.update(record["ids"])
+
+    def commit(self, shards: dict[str, bytes], tasks: list[str], ids: list[str], counts: dict[str, int]) -> None:
+        seq = self.next_seq
+        stage = f"{STAGING}{seq:05d}-{uuid.uuid4().hex[:8]}/"
+        entries = []
+        for split, data in shards.items():
+            staged = f"{stage}{split}.parquet"
+            self.store.put(staged, data)
+            entries.append({"split": split, "path": shard_key(split, seq), "staged": staged, "rows": counts[split],
+                            "bytes": len(data)})
+        record = {"seq": seq, "time": time.time(), "shards": entries, "tasks": tasks, "ids": ids, "counts": counts}
+        try:
+            self.store.put(f"{COMMITS}{seq:05d}.json", json.dumps(record).encode(), if_absent=True)
+        except AlreadyExists:
+            raise CommitConflict(
+                f"commit {seq} already exists in {self.store.uri}: another run is writing to this output"
+            ) from None
+        for shard in entries:
+            self.store.copy(shard["staged"], shard["path"])
+            self.store.delete(shard["staged"])
+        self.commits.append(record)
+        self._index(record)
+
+    def summary(self) -> dict[str, Any]:
+        counts = {"accepted": 0, "rejected": 0}
+        shards = []
+        for record in self.commits:
+            for split, n in record["counts"].items():
+                counts[split] = counts.get(split, 0) + n
+            shards += [{k: s[k] for k in ("path", "split", "rows", "bytes")} | {"commit": record["seq"]}
+                       for s in record["shards"]]
+        return {"tasks_completed": len(self.completed_tasks), "samples": sum(counts.values()), **counts,
+                "commits": len(self.commits), "shards": shards}
+
+    def write_manifest(self, extra: dict[str, Any]) -> dict[str, Any]:
+        manifest = {"format": "foundry/1", **extra, **self.summary(), "updated_at": time.time()}
+        self.store.put(MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+        return manifest
+
+
+def read_manifest(store: ObjectStore) -> dict[str, Any] | None:
+    data = store.get(MANIFEST)
+    return json.loads(data) if data else None
