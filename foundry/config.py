@@ -67,8 +67,8 @@ class GeneratorConfig(Strict):
     """Render messages with the tokenizer's chat template (False: send the templated prompt as raw text)."""
     think_tags: tuple[str, str] = ("<think>", "</think>")
     """Tags that delimit the reasoning block; the text inside goes to `reasoning`, the rest to `answer`."""
-    answer_patterns: list[str] = Field(default_factory=lambda: [r"\\boxed\{"])
-    """Final-answer extractors tried in order: `\\boxed{` means the last balanced \\boxed{...}; anything else is a
+    answer_patterns: list[str] = Field(default_factory=lambda: ["boxed"])
+    """Final-answer extractors tried in order: `boxed` means the last balanced \\boxed{...}; anything else is a
     regex whose first group (or whole match) is the answer, last match wins."""
     structured_outputs: dict[str, Any] | None = None
     """Passed to vLLM's `StructuredOutputsParams` (e.g. `{regex: ...}`, `{json: {...}}`, `{choice: [...]}`)."""
@@ -219,8 +219,12 @@ class ClusterConfig(Strict):
     """CPUs for a local Ray instance (default: all)."""
     max_in_flight_per_replica: int = Field(default=64, ge=1)
     """Requests outstanding per replica (backpressure: no more are sent until some finish)."""
-    max_verify_in_flight: int = Field(default=8, ge=1)
-    """Verification tasks outstanding; when full, generation waits instead of piling up samples."""
+    verifier_workers: int = Field(default=2, ge=1)
+    """Verifier actors (each keeps warm sandboxes and parsers); when all are busy, generation waits."""
+    verify_timeout_seconds: float = Field(default=300, gt=0)
+    """A batch still unverified after this long is rejected and its verifier worker replaced."""
+    max_replica_restarts: int = Field(default=3, ge=0)
+    """Replacements of dead replicas allowed per run before the run fails (resumable)."""
 
 
 class CampaignConfig(Strict):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-BOXED = r"\\boxed{"
+BOXED = "boxed"
 
 
 def split_reasoning(text: str, tags: tuple[str, str] = ("<think>", "</think>")) -> tuple[str | None, str]:
@@ -41,9 +41,9 @@ def last_boxed(text: str) -> str | None:
 
 
 def extract_answer(text: str, patterns: list[str]) -> str | None:
-    """The final answer by the first pattern that finds one; `\\boxed{` means the last balanced box."""
+    """The final answer by the first pattern that finds one; `boxed` means the last balanced \\boxed{...}."""
     for pattern in patterns:
-        if pattern in (BOXED, "\\boxed{", "boxed"):
+        if pattern == BOXED:
             found = last_boxed(text)
         else:
             matches = list(re.finditer(pattern, text, flags=re.MULTILINE))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from foundry.config import TINY_MODEL
@@ -52,14 +53,27 @@ def _corpus() -> list[str]:
 
 def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
     """Write a tiny Qwen2 checkpoint (config, safetensors, tokenizer, chat template) to `path`; idempotent."""
+    path = Path(path)
+    if (path / "foundry-tiny.json").exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename into place, so replicas starting together never see half a model.
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}-") as tmp:
+        _write_tiny_model(Path(tmp) / "model", seed)
+        try:
+            os.rename(Path(tmp) / "model", path)
+        except OSError:
+            if not (path / "foundry-tiny.json").exists():
+                raise
+    return path
+
+
+def _write_tiny_model(path: Path, seed: int) -> None:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    path = Path(path)
-    if (path / "foundry-tiny.json").exists():
-        return path
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True)
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -91,7 +105,6 @@ def build_tiny_model(path: str | Path, seed: int = 0) -> Path:
     Qwen2ForCausalLM(config).to(torch.float32).save_pretrained(path)
     # Written last: its presence means the folder is complete.
     (path / "foundry-tiny.json").write_text(json.dumps({"name": TINY_MODEL, "version": VERSION, "seed": seed}))
-    return path
 
 
 def default_tiny_model_dir() -> Path:

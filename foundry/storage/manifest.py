@@ -6,9 +6,10 @@ Layout under the output root:
     data/<split>-<seq>.parquet                       committed shards (Hugging Face layout)
     manifest.json                                    summary rebuilt from the commit records
 
-The commit record is the commit point. Before it exists a shard is debris that `recover()` deletes; after it,
-`recover()` rolls the copy into `data/` forward. Because the record is written with If-None-Match (or a hard link),
-two writers can never both claim a sequence number, so no sample can be committed twice.
+The commit record is the commit point. Before it exists a staged shard is debris, deleted once its sequence number
+is committed (by `recover()`, or by the commit that claims the number); after it, `recover()` rolls the copy into
+`data/` forward. Because the record is written with If-None-Match (or a hard link), two writers can never both
+claim a sequence number, so no sample can be committed twice.
 """
 
 from __future__ import annotations
@@ -46,22 +47,26 @@ class Journal:
 
     def recover(self) -> None:
         """Load commit records, finish interrupted commits, delete uncommitted staging debris."""
+        # data/ is listed before the commit records: a shard only reaches data/ after its record exists, so a
+        # writer committing meanwhile cannot have its fresh shard mistaken for an orphan and deleted.
+        finals = set(self.store.list("data/"))
         self.commits = []
         for key in self.store.list(COMMITS):
             if key.endswith(".json"):
                 record = json.loads(self.store.get(key) or b"{}")
                 self.commits.append(record)
         self.commits.sort(key=lambda r: r["seq"])
-        referenced: set[str] = set()
-        finals = set(self.store.list("data/"))
         for record in self.commits:
             for shard in record["shards"]:
-                referenced.add(shard["staged"])
                 if shard["path"] not in finals:
                     self.store.copy(shard["staged"], shard["path"])
             self._index(record)
+        # Staging for a sequence number that has a record is done with (rolled forward above, or it lost the race
+        # for that number). Newer staging may be another writer's shard in flight: `commit` of that number
+        # removes it, or the conditional put makes that writer fail, so it is never deleted from under a commit.
         for key in self.store.list(STAGING):
-            self.store.delete(key)  # committed ones are already in data/; the rest never made it
+            if int(key[len(STAGING):].split("-", 1)[0]) < self.next_seq:
+                self.store.delete(key)
         committed_paths = {s["path"] for r in self.commits for s in r["shards"]}
         for key in finals - committed_paths:
             self.store.delete(key)
@@ -80,15 +85,19 @@ class Journal:
             entries.append({"split": split, "path": shard_key(split, seq), "staged": staged, "rows": counts[split],
                             "bytes": len(data)})
         record = {"seq": seq, "time": time.time(), "shards": entries, "tasks": tasks, "ids": ids, "counts": counts}
+        key, body = f"{COMMITS}{seq:05d}.json", json.dumps(record).encode()
         try:
-            self.store.put(f"{COMMITS}{seq:05d}.json", json.dumps(record).encode(), if_absent=True)
+            self.store.put(key, body, if_absent=True)
         except AlreadyExists:
-            raise CommitConflict(
-                f"commit {seq} already exists in {self.store.uri}: another run is writing to this output"
-            ) from None
+            # A put retried after a lost response finds its own record; the nonce makes any other record differ.
+            if self.store.get(key) != body:
+                raise CommitConflict(
+                    f"commit {seq} already exists in {self.store.uri}: another run is writing to this output"
+                ) from None
         for shard in entries:
             self.store.copy(shard["staged"], shard["path"])
-            self.store.delete(shard["staged"])
+        for staged in self.store.list(f"{STAGING}{seq:05d}-"):
+            self.store.delete(staged)  # ours, and any staging that lost the race for this number (or crashed)
         self.commits.append(record)
         self._index(record)
 

@@ -179,7 +179,7 @@ class ShardWriter:
                 continue
             row = sample_row(sample)
             self._rows[split].append(row)
-            self._bytes += len(row["completion"] or "") + len(row["prompt"] or "") + 512
+            self._bytes += len(json.dumps(row))  # every field counts: tool-use rows are mostly `messages`
         self._tasks.append(task_id)
         full = max(len(r) for r in self._rows.values()) >= self.max_rows or self._bytes >= self.max_bytes
         if full or time.monotonic() - self._last_commit >= self.flush_seconds:

@@ -17,6 +17,12 @@ class AlreadyExists(Exception):
 
 
 class ObjectStore(Protocol):
+    """Keys are `/`-separated paths relative to the store's root; `uri` names the root (no secrets in it).
+
+    `get` returns None for a missing key, `list` returns the sorted keys starting with a string prefix, `copy` of a
+    missing source raises FileNotFoundError, and deleting a missing key is not an error.
+    """
+
     uri: str
 
     def put(self, key: str, data: bytes, if_absent: bool = False) -> None: ...
@@ -63,12 +69,12 @@ class LocalStore:
             return None
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        if not base.exists():
+        """Keys that start with `prefix` (a plain string prefix, as in S3, not only a folder), sorted."""
+        base = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
+        if not base.is_dir():
             return []
-        return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
-        )
+        files = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+        return sorted(k for k in (p.relative_to(self.root).as_posix() for p in files) if k.startswith(prefix))
 
     def copy(self, src: str, dst: str) -> None:
         self.put(dst, self._path(src).read_bytes())

@@ -1,0 +1,97 @@
+"""Where work runs: Ray start-up, generator replica actors and the verifier actor pool.
+
+The stages themselves (`GeneratorReplica`, `VerifierChain`) are plain Python; this module is the only place that
+wraps them in Ray actors, so the same stages run locally, on a cluster, or in unit tests without Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+
+from foundry.config import CampaignConfig, ClusterConfig
+from foundry.generators.engine import GeneratorReplica
+from foundry.types import Sample, Verdict
+
+log = logging.getLogger(__name__)
+
+
+def init_ray(cluster: ClusterConfig, address: str | None = None) -> None:
+    """Connect to the given cluster, or start a local Ray instance when there is none."""
+    if ray.is_initialized():
+        return
+    address = address or cluster.address
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=cluster.num_cpus, include_dashboard=False, log_to_driver=True)
+
+
+def replica_gpus(campaign: CampaignConfig) -> float:
+    if campaign.cluster.replica_num_gpus is not None:
+        return campaign.cluster.replica_num_gpus
+    return float(campaign.engine.tensor_parallel_size) if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def start_replica(campaign: CampaignConfig, index: int):
+    """Create one replica actor; its engine loads in the actor's constructor."""
+    actor_class = ray.remote(GeneratorReplica)
+    return actor_class.options(
+        name=None,
+        num_cpus=campaign.cluster.replica_num_cpus,
+        num_gpus=replica_gpus(campaign),
+        max_concurrency=max(1000, 4 * campaign.cluster.max_in_flight_per_replica),
+        runtime_env={"env_vars": dict(campaign.engine.env)} if campaign.engine.env else None,
+    ).remote(campaign.engine.model, campaign.engine.engine_args(), f"replica-{index}")
+
+
+class VerifierWorker:
+    """Holds one warm `VerifierChain` (sandboxes, parsers) and verifies batches of samples."""
+
+    def __init__(self, campaign_json: str):
+        from foundry.verifiers import build_chain
+
+        self.chain = build_chain(CampaignConfig.model_validate_json(campaign_json))
+
+    def verify(self, samples: list[Sample]) -> list[tuple[list[Verdict], bool]]:
+        return [self.chain.run(sample) for sample in samples]
+
+    def versions(self) -> list[dict[str, str]]:
+        return self.chain.versions()
+
+
+class VerifierPool:
+    """A fixed pool of verifier actors; `verify` waits for a free one, which is the backpressure on generation."""
+
+    def __init__(self, campaign: CampaignConfig, size: int):
+        self._actor_class = ray.remote(VerifierWorker).options(num_cpus=campaign.cluster.verifier_num_cpus)
+        self._body = campaign.model_dump_json()
+        self.workers = [self._actor_class.remote(self._body) for _ in range(size)]
+        self.idle: asyncio.Queue | None = None
+
+    async def verify(self, samples: list[Sample], timeout: float) -> list[tuple[list[Verdict], bool]]:
+        if self.idle is None:
+            self.idle = asyncio.Queue()
+            for worker in self.workers:
+                self.idle.put_nowait(worker)
+        worker = await self.idle.get()
+        try:
+            return await asyncio.wait_for(worker.verify.remote(samples), timeout)
+        except asyncio.TimeoutError:
+            # A runaway check (a parser stuck in sympy, say): replace the worker, reject the batch.
+            ray.kill(worker)
+            self.workers.remove(worker)
+            worker = self._actor_class.remote(self._body)
+            self.workers.append(worker)
+            return [(
+                [Verdict(verifier="timeout", passed=False, score=0.0, reason=f"verification exceeded {timeout:.0f}s")],
+                False,
+            ) for _ in samples]
+        finally:
+            self.idle.put_nowait(worker)
+
+    def versions(self) -> list[dict[str, Any]]:
+        return ray.get(self.workers[0].versions.remote())

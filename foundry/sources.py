@@ -1,0 +1,136 @@
+"""Tasks from a local JSONL / parquet file or a Hugging Face dataset, through a field mapping.
+
+Bad rows (unparseable JSON, no prompt, duplicate ids) are counted with a reason and skipped, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from foundry.config import SourceConfig
+from foundry.types import Task
+
+
+class SkipReason(str):
+    """Why a row could not even be parsed."""
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (missing file, unknown dataset)."""
+
+
+@dataclass
+class SourceReport:
+    rows: int = 0
+    tasks: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def skip(self, row: int, reason: str) -> None:
+        self.skipped[reason] += 1
+        if len(self.examples) < 5:
+            self.examples.append(f"row {row}: {reason}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "tasks": self.tasks, "skipped": dict(self.skipped), "examples": self.examples}
+
+
+def _format(config: SourceConfig) -> str:
+    if config.format:
+        return config.format
+    suffix = Path(config.path).suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return "jsonl"
+    if suffix == ".parquet":
+        return "parquet"
+    return "hf"
+
+
+def _jsonl_rows(path: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed row), or (line number, SkipReason) for a line that is not JSON."""
+    try:
+        handle = open(path, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise SourceError(f"source.path: cannot read {path}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                row = SkipReason(f"invalid JSON ({exc.msg})")
+            yield number, row
+
+
+def _dataset_rows(config: SourceConfig, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    import datasets
+
+    try:
+        if fmt == "parquet":
+            if not Path(config.path).exists():
+                raise SourceError(f"source.path: no such file {config.path}")
+            dataset = datasets.load_dataset("parquet", data_files=config.path, split="train")
+        else:
+            dataset = datasets.load_dataset(config.path, config.subset, split=config.split)
+    except SourceError:
+        raise
+    except Exception as exc:  # datasets raises many types for "not found / offline / bad split"
+        raise SourceError(f"source: cannot load dataset {config.path!r}: {str(exc).splitlines()[0]}") from None
+    yield from enumerate(dataset)
+
+
+def _task(row: dict[str, Any], number: int, config: SourceConfig) -> tuple[Task | None, str]:
+    names = config.fields
+    get = lambda name: row.get(name) if name else None  # noqa: E731
+    messages, prompt = get(names.messages), get(names.prompt)
+    if messages is not None and not (
+        isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" in m for m in messages)
+    ):
+        return None, f"malformed {names.messages!r} (expected a list of {{role, content}})"
+    if messages is None and not (isinstance(prompt, str) and prompt.strip()):
+        return None, f"no prompt ({names.prompt!r}) or messages ({names.messages!r})"
+    task_id = get(names.id)
+    reference = get(names.reference)
+    used = {names.id, names.prompt, names.messages, names.reference, names.tests}
+    return (
+        Task(
+            id=str(task_id) if task_id is not None else f"row-{number}",
+            prompt=prompt if messages is None else None,
+            messages=messages,
+            reference=None if reference is None else str(reference),
+            tests=get(names.tests),
+            metadata={k: v for k, v in row.items() if k not in used},
+        ),
+        "",
+    )
+
+
+def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iterator[Task]:
+    """Stream tasks from the configured source; problems go to `report`, not exceptions."""
+    report = report if report is not None else SourceReport()
+    fmt = _format(config)
+    rows = _jsonl_rows(config.path) if fmt == "jsonl" else _dataset_rows(config, fmt)
+    seen: set[str] = set()
+    for number, row in rows:
+        if config.limit is not None and report.rows >= config.limit:
+            break
+        report.rows += 1
+        if not isinstance(row, dict):
+            report.skip(number, row if isinstance(row, SkipReason) else "not a JSON object")
+            continue
+        task, reason = _task(row, number, config)
+        if task is None:
+            report.skip(number, reason)
+            continue
+        if task.id in seen:
+            report.skip(number, f"duplicate task id {task.id!r}")
+            continue
+        seen.add(task.id)
+        report.tasks += 1
+        yield task
