@@ -88,8 +88,11 @@ class Campaign:
         resume: bool = False,
         address: str | None = None,
         on_progress: Callable[[RunStats], None] | None = None,
+        replicas: Any = None,
     ):
+        """`replicas`: an already running ReplicaPool to use (and leave running), e.g. one engine shared by tests."""
         self.config = config
+        self.replicas = replicas
         self.resume = resume
         self.address = address
         self.on_progress = on_progress or (lambda stats: None)
@@ -108,13 +111,13 @@ class Campaign:
             raise OutputExists(f"{out.path} already holds a campaign: add --resume to continue it, or pick a new output")
         init_ray(self.config.cluster, self.address)
         cluster = self.config.cluster
-        pool = ReplicaPool(lambda i: start_replica(self.config, i), cluster.replicas,
-                           cluster.max_in_flight_per_replica, cluster.max_replica_restarts)
+        pool = self.replicas or ReplicaPool(lambda i: start_replica(self.config, i), cluster.replicas,
+                                            cluster.max_in_flight_per_replica, cluster.max_replica_restarts)
         verifiers = VerifierPool(self.config, cluster.verifier_workers)
         try:
             self.nodes = pool.nodes()
             self.provenance = self._provenance(verifiers.versions())
-            self.stats.replicas, self.stats.gpus_per_replica = cluster.replicas, replica_gpus(self.config)
+            self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
                                  flush_seconds=out.flush_seconds, keep_rejected=out.keep_rejected)
             with writer:
@@ -124,7 +127,9 @@ class Campaign:
                 writer.manifest_extra = self._manifest_extra(previous)
             return read_manifest(store) or {}
         finally:
-            pool.shutdown()
+            verifiers.shutdown()
+            if self.replicas is None:
+                pool.shutdown()
 
     def _finish(self, pool: Any) -> None:
         self.stats.wall_seconds = time.time() - self.stats.started_at

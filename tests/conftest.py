@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "fixtures.s3_server",
+    "fixtures.engine",
 ]

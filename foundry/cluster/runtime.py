@@ -95,3 +95,7 @@ class VerifierPool:
 
     def versions(self) -> list[dict[str, Any]]:
         return ray.get(self.workers[0].versions.remote())
+
+    def shutdown(self) -> None:
+        for worker in self.workers:
+            ray.kill(worker)
