@@ -92,6 +92,49 @@ def run(
     out.print(render_report(manifest))
 
 
+@app.command()
+def verify(
+    config: ConfigArg,
+    input: Annotated[Path, typer.Option("--input", "-i", help="Samples to check (.jsonl or .parquet).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Folder (or s3:// prefix) for verdicts.")],
+    set_: SetOpt = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Re-check existing samples with a campaign's verifiers; write verdicts and a summary."""
+    from foundry.recheck import recheck
+    from foundry.sources import SourceError
+
+    campaign = _load(config, set_)
+    try:
+        summary = recheck(campaign, input, output, address)
+    except SourceError as exc:
+        bad_input([str(exc)])
+    out.print_json(json.dumps({k: summary[k] for k in ("samples", "accepted", "rejected", "verifiers", "input")}))
+
+
+@app.command()
+def report(
+    output: Annotated[str, typer.Argument(help="A campaign's output folder or s3:// prefix.")],
+    price_per_gpu_hour: Annotated[float | None, typer.Option(help="Price of one GPU-hour, for money figures.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What the data cost: wall time, GPU-seconds, tokens, acceptance per verifier, cost per accepted sample."""
+    from foundry.report import cost, render_report
+    from foundry.storage.manifest import read_manifest
+    from foundry.storage.uri import open_store
+
+    try:
+        manifest = read_manifest(open_store(output))
+    except ValueError as exc:
+        bad_input([str(exc)])
+    if manifest is None:
+        bad_input([f"{output}: no manifest.json (not a campaign output, or no commit yet)"])
+    if as_json:
+        out.print_json(json.dumps(cost(manifest, price_per_gpu_hour)))
+    else:
+        out.print(render_report(manifest, price_per_gpu_hour))
+
+
 @app.command("tiny-model")
 def tiny_model(path: Annotated[Path, typer.Argument(help="Folder to write the model to.")]) -> None:
     """Write the tiny random-weight test model (no hub needed) to a folder."""

@@ -19,6 +19,10 @@ from foundry.types import Sample, Verdict
 log = logging.getLogger(__name__)
 
 
+# vLLM logs every request at INFO to stdout; keep a campaign's output readable (override through `engine.env`).
+QUIET_ENGINE = {"VLLM_LOGGING_LEVEL": "WARNING", "VLLM_LOGGING_STREAM": "ext://sys.stderr"}
+
+
 def init_ray(cluster: ClusterConfig, address: str | None = None) -> None:
     """Connect to the given cluster, or start a local Ray instance when there is none."""
     if ray.is_initialized():
@@ -44,7 +48,7 @@ def start_replica(campaign: CampaignConfig, index: int):
         num_cpus=campaign.cluster.replica_num_cpus,
         num_gpus=replica_gpus(campaign),
         max_concurrency=max(1000, 4 * campaign.cluster.max_in_flight_per_replica),
-        runtime_env={"env_vars": dict(campaign.engine.env)} if campaign.engine.env else None,
+        runtime_env={"env_vars": {**QUIET_ENGINE, **campaign.engine.env}},
     ).remote(campaign.engine.model, campaign.engine.engine_args(), f"replica-{index}")
 
 
