@@ -19,7 +19,7 @@ from typing import Any
 
 from foundry.config import CampaignConfig
 from foundry.generators.reasoning import PromptError, ReasoningGenerator
-from foundry.sources import SourceReport, load_tasks
+from foundry.sources import SourceReport, check_source, load_tasks
 from foundry.storage.manifest import COMMITS, MANIFEST, read_manifest
 from foundry.storage.shards import ShardWriter
 from foundry.storage.uri import open_store
@@ -109,11 +109,13 @@ class Campaign:
         previous = read_manifest(store)
         if not self.resume and (previous or store.list(COMMITS)):
             raise OutputExists(f"{out.path} already holds a campaign: add --resume to continue it, or pick a new output")
+        check_source(self.config.source)
         init_ray(self.config.cluster, self.address)
         cluster = self.config.cluster
         pool = self.replicas or ReplicaPool(lambda i: start_replica(self.config, i), cluster.replicas,
                                             cluster.max_in_flight_per_replica, cluster.max_replica_restarts)
-        verifiers = VerifierPool(self.config, cluster.verifier_workers)
+        judges, judge_pools = self._judges(pool)
+        verifiers = VerifierPool(self.config, cluster.verifier_workers, judges)
         try:
             self.nodes = pool.nodes()
             self.provenance = self._provenance(verifiers.versions())
@@ -128,8 +130,29 @@ class Campaign:
             return read_manifest(store) or {}
         finally:
             verifiers.shutdown()
-            if self.replicas is None:
-                pool.shutdown()
+            for started in judge_pools + ([pool] if self.replicas is None else []):
+                started.shutdown()
+
+    def _judges(self, pool: Any) -> tuple[dict[str, Any], list[Any]]:
+        """Judges for rubric verifiers that run on vLLM replicas: the generator's own, or a pool of their own."""
+        from foundry.cluster.judge import ReplicaJudge
+        from foundry.cluster.replicas import ReplicaPool
+        from foundry.cluster.runtime import start_replica
+
+        judges, pools = {}, []
+        for verifier in self.config.verifiers:
+            judge = getattr(verifier, "judge", None)
+            if judge is None or judge.kind == "openai":
+                continue
+            if judge.kind == "generator":
+                judges[verifier.name] = ReplicaJudge(pool.replicas, self.config.engine.model, judge.timeout_seconds)
+                continue
+            judge_campaign = self.config.model_copy(update={"engine": judge.engine})
+            judge_pool = ReplicaPool(lambda i, c=judge_campaign: start_replica(c, i), judge.replicas,
+                                     self.config.cluster.max_in_flight_per_replica)
+            pools.append(judge_pool)
+            judges[verifier.name] = ReplicaJudge(judge_pool.replicas, judge.engine.model, judge.timeout_seconds)
+        return judges, pools
 
     def _finish(self, pool: Any) -> None:
         self.stats.wall_seconds = time.time() - self.stats.started_at

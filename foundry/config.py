@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -162,13 +162,101 @@ class SectionsVerifierConfig(Strict):
     require_answer: bool = True
 
 
+class CodeTestVerifierConfig(Strict):
+    """Run the completion's code against the task's tests in the sandbox (one execution per test)."""
+
+    kind: Literal["code"] = "code"
+    name: str = "code"
+    sandbox: Literal["bwrap", "unsafe_subprocess"] = "bwrap"
+    """`bwrap`: bubblewrap isolation (no network, no host files, unprivileged uid); `unsafe_subprocess`: a plain
+    subprocess with rlimits only, for trusted code or machines without bubblewrap."""
+    cpu_seconds: int = Field(default=5, ge=1)
+    """CPU time per test (RLIMIT_CPU)."""
+    memory_mb: int = Field(default=512, ge=64)
+    """Address space per test (RLIMIT_AS); allocations beyond it raise MemoryError."""
+    max_processes: int = Field(default=32, ge=1)
+    """Processes the sandbox user may have (RLIMIT_NPROC): bounds fork bombs."""
+    max_file_mb: int = Field(default=16, ge=0)
+    """Largest file a test may write (RLIMIT_FSIZE)."""
+    max_open_files: int = Field(default=64, ge=8)
+    wall_seconds: float = Field(default=5.0, gt=0)
+    """Wall-clock timeout per test; the tests after a timeout are not run and count as failed."""
+    max_output_bytes: int = Field(default=1 << 20, ge=1024)
+    """stdout + stderr kept per test; a program that writes more is killed."""
+    block: Literal["last", "first", "all"] = "last"
+    """Which fenced ```python block is the program: the last, the first, or all of them concatenated."""
+    require_fence: bool = True
+    """Reject completions without a fenced code block ("no code block"); False: the whole text is the program."""
+    max_code_chars: int = Field(default=100_000, ge=1)
+    """Longer programs are rejected without running."""
+    float_tolerance: float | None = Field(default=None, ge=0)
+    """Numbers in outputs may differ by this much (relative or absolute); None: exact text."""
+    pass_threshold: float = Field(default=1.0, ge=0, le=1)
+    """Fraction of tests that must pass (1.0: all)."""
+    workers: int = Field(default=1, ge=1)
+    """Sandbox processes per verifier; above 1, a sample's tests run in parallel."""
+
+
+class RubricCriterion(Strict):
+    """One thing the judge scores."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    description: str
+    weight: float = Field(default=1.0, gt=0)
+
+
+class JudgeConfig(Strict):
+    """Which LLM judges: the campaign's own replicas, a replica pool of its own, or an OpenAI-compatible URL."""
+
+    kind: Literal["generator", "replicas", "openai"] = "generator"
+    """`generator`: the campaign's generator replicas; `replicas`: a pool with `engine`; `openai`: `base_url`."""
+    engine: EngineConfig | None = None
+    """Engine of a dedicated judge pool (for `replicas`)."""
+    replicas: int = Field(default=1, ge=1)
+    base_url: str | None = None
+    """OpenAI-compatible endpoint, e.g. http://judge:8000/v1 (for `openai`)."""
+    model: str | None = None
+    """Model name sent to the endpoint (for `openai`)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (never the key itself)."""
+    timeout_seconds: float = Field(default=120, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> JudgeConfig:
+        if self.kind == "openai" and not (self.base_url and self.model):
+            raise ValueError("an openai judge needs base_url and model")
+        if self.kind == "replicas" and self.engine is None:
+            raise ValueError("a replicas judge needs engine")
+        return self
+
+
+class RubricVerifierConfig(Strict):
+    """An LLM judge scores each sample against weighted criteria; scores come back as guided JSON."""
+
+    kind: Literal["rubric"] = "rubric"
+    name: str = "rubric"
+    criteria: list[RubricCriterion] = Field(min_length=1)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    scale: int = Field(default=10, ge=1, le=100)
+    """Each criterion is scored 0..scale."""
+    threshold: float = Field(default=0.7, ge=0, le=1)
+    """Accept when the weighted mean score / scale reaches this."""
+    instructions: str = (
+        "You are a strict grader. Score the RESPONSE to the TASK on each criterion from 0 to {scale}. "
+        "Reply with JSON only."
+    )
+    max_tokens: int = Field(default=256, ge=8)
+    temperature: float = Field(default=0.0, ge=0)
+
+
 VerifierConfig = Annotated[
-    MathVerifierConfig | RegexVerifierConfig | LengthVerifierConfig | SectionsVerifierConfig,
+    MathVerifierConfig | RegexVerifierConfig | LengthVerifierConfig | SectionsVerifierConfig
+    | CodeTestVerifierConfig | RubricVerifierConfig,
     Field(discriminator="kind"),
 ]
 
-
-_VERIFIER_KINDS = {"math", "regex", "length", "sections"}
+# Discriminated unions put the `kind` tag in error locations; users never wrote it as a key.
+_VERIFIER_KINDS = {member.model_fields["kind"].default for member in get_args(get_args(VerifierConfig)[0])}
 
 
 class AcceptanceConfig(Strict):
@@ -289,7 +377,6 @@ def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    # Discriminated unions put the `kind` tag in the location; users never wrote it as a key.
     loc = ".".join(str(p) for p in error["loc"] if p not in _VERIFIER_KINDS)
     message = error["msg"]
     if error["type"] == "extra_forbidden":

@@ -111,6 +111,12 @@ def _task(row: dict[str, Any], number: int, config: SourceConfig) -> tuple[Task 
     )
 
 
+def check_source(config: SourceConfig) -> None:
+    """Fail fast, before any engine starts, when a local source file is missing."""
+    if _format(config) != "hf" and not Path(config.path).is_file():
+        raise SourceError(f"source.path: no such file {config.path}")
+
+
 def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iterator[Task]:
     """Stream tasks from the configured source; problems go to `report`, not exceptions."""
     report = report if report is not None else SourceReport()

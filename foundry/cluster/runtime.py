@@ -55,10 +55,10 @@ def start_replica(campaign: CampaignConfig, index: int):
 class VerifierWorker:
     """Holds one warm `VerifierChain` (sandboxes, parsers) and verifies batches of samples."""
 
-    def __init__(self, campaign_json: str):
+    def __init__(self, campaign_json: str, judges: dict[str, Any] | None = None):
         from foundry.verifiers import build_chain
 
-        self.chain = build_chain(CampaignConfig.model_validate_json(campaign_json))
+        self.chain = build_chain(CampaignConfig.model_validate_json(campaign_json), judges)
 
     def verify(self, samples: list[Sample]) -> list[tuple[list[Verdict], bool]]:
         return [self.chain.run(sample) for sample in samples]
@@ -70,10 +70,11 @@ class VerifierWorker:
 class VerifierPool:
     """A fixed pool of verifier actors; `verify` waits for a free one, which is the backpressure on generation."""
 
-    def __init__(self, campaign: CampaignConfig, size: int):
+    def __init__(self, campaign: CampaignConfig, size: int, judges: dict[str, Any] | None = None):
         self._actor_class = ray.remote(VerifierWorker).options(num_cpus=campaign.cluster.verifier_num_cpus)
         self._body = campaign.model_dump_json()
-        self.workers = [self._actor_class.remote(self._body) for _ in range(size)]
+        self._judges = judges or {}
+        self.workers = [self._actor_class.remote(self._body, self._judges) for _ in range(size)]
         self.idle: asyncio.Queue | None = None
 
     async def verify(self, samples: list[Sample], timeout: float) -> list[tuple[list[Verdict], bool]]:
@@ -88,7 +89,7 @@ class VerifierPool:
             # A runaway check (a parser stuck in sympy, say): replace the worker, reject the batch.
             ray.kill(worker)
             self.workers.remove(worker)
-            worker = self._actor_class.remote(self._body)
+            worker = self._actor_class.remote(self._body, self._judges)
             self.workers.append(worker)
             return [(
                 [Verdict(verifier="timeout", passed=False, score=0.0, reason=f"verification exceeded {timeout:.0f}s")],
