@@ -78,6 +78,15 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def make_generator(config: Any) -> Any:
+    """The generator for `generator.kind`; both turn a task into a request and a completion into a Sample."""
+    if config.kind == "tool_use":
+        from foundry.generators.tool_use import ToolUseGenerator
+
+        return ToolUseGenerator(config)
+    return ReasoningGenerator(config)
+
+
 class Campaign:
     """One run of a campaign config; `run()` returns the manifest."""
 
@@ -96,13 +105,12 @@ class Campaign:
         self.resume = resume
         self.address = address
         self.on_progress = on_progress or (lambda stats: None)
-        self.generator = ReasoningGenerator(config.generator)
+        self.generator = make_generator(config.generator)
         self.stats = RunStats()
         self.source_report = SourceReport()
 
     def run(self) -> dict[str, Any]:
-        from foundry.cluster.replicas import ReplicaPool
-        from foundry.cluster.runtime import VerifierPool, init_ray, replica_gpus, start_replica
+        from foundry.cluster.runtime import VerifierPool, init_ray, replica_gpus, replica_pool
 
         out = self.config.output
         store = open_store(out.path, out.endpoint_url, out.region, out.profile)
@@ -112,12 +120,11 @@ class Campaign:
         check_source(self.config.source)
         init_ray(self.config.cluster, self.address)
         cluster = self.config.cluster
-        pool = self.replicas or ReplicaPool(lambda i: start_replica(self.config, i), cluster.replicas,
-                                            cluster.max_in_flight_per_replica, cluster.max_replica_restarts)
+        pool = self.replicas or replica_pool(self.config)
         judges, judge_pools = self._judges(pool)
         verifiers = VerifierPool(self.config, cluster.verifier_workers, judges)
         try:
-            self.nodes = pool.nodes()
+            self.nodes = pool.nodes() + verifiers.nodes()
             self.provenance = self._provenance(verifiers.versions())
             self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
@@ -211,6 +218,7 @@ class Campaign:
         writer.add_task(task.id, samples)
         self.stats.count(samples)
         self.stats.tasks_done += 1
+        self.stats.replica_restarts = pool.restarts
         self.on_progress(self.stats)
 
     def _sample(self, task: Task, result: Any, completion: Any, index: int) -> Sample:

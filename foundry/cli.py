@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -133,6 +135,180 @@ def report(
         out.print_json(json.dumps(cost(manifest, price_per_gpu_hour)))
     else:
         out.print(render_report(manifest, price_per_gpu_hour))
+
+
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address", help="Ray dashboard URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS or $RAY_ADDRESS).")]
+JobArg = Annotated[str, typer.Argument(help="Job (submission) id, as `submit` printed it.", show_default=False)]
+
+
+@contextmanager
+def _job_errors() -> Iterator[None]:
+    from foundry.cluster.submit import ClusterError, JobInputError
+
+    try:
+        yield
+    except JobInputError as exc:
+        bad_input([str(exc)])
+    except ClusterError as exc:
+        failed(str(exc))
+
+
+def _finished(client, job_id: str) -> None:
+    """Exit 0 if the job succeeded, else a one-line failure with Ray's message."""
+    from foundry.cluster.submit import wait
+
+    details = wait(client, job_id)
+    if details.status != "SUCCEEDED":
+        failed(f"job {job_id} {details.status}: {((details.message or '').strip().splitlines() or [''])[-1]}")
+    err.print(f"job {job_id} SUCCEEDED")
+
+
+@app.command()
+def submit(
+    config: ConfigArg,
+    address: AddressOpt = None,
+    set_: SetOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job's logs until it ends; exit 1 if it failed.")]
+    = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a campaign whose output exists.")] = False,
+    ship_code: Annotated[bool, typer.Option(
+        "--ship-code", help="Ship the local foundry package too (the cluster image must have its dependencies).")]
+    = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="With --wait: do not print the job's logs.")] = False,
+) -> None:
+    """Send a campaign to a Ray cluster as a Ray Job and print the job id."""
+    import tempfile
+
+    from foundry.cluster.submit import connect, follow
+    from foundry.cluster.submit import submit as submit_job
+
+    campaign = _load(config, set_)
+    with _job_errors(), tempfile.TemporaryDirectory(prefix="foundry-job-") as workdir:
+        client = connect(address)
+        job_id, _ = submit_job(client, config, set_, resume=resume, ship_code=ship_code, workdir=Path(workdir))
+        out.print(job_id)
+        err.print(f"submitted campaign {campaign.name} (config {campaign.config_hash()}) as job {job_id}")
+        if wait:
+            if not quiet:
+                follow(client, job_id, lambda text: err.out(text, end="", highlight=False))
+            _finished(client, job_id)
+
+
+jobs = typer.Typer(no_args_is_help=True, help="Campaigns submitted to a Ray cluster: list, status, logs, stop.")
+app.add_typer(jobs, name="jobs")
+
+
+@jobs.command("list")
+def jobs_list(
+    address: AddressOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Jobs on the cluster, oldest first, with their campaign."""
+    from rich.table import Table
+
+    from foundry.cluster.submit import connect, list_jobs
+
+    with _job_errors():
+        found = list_jobs(connect(address))
+    rows = [{"id": j.submission_id or j.job_id, "status": str(j.status), "campaign": (j.metadata or {}).get(
+        "campaign", ""), "started": j.start_time, "entrypoint": j.entrypoint} for j in found]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("id", "status", "campaign", "entrypoint")
+    for row in rows:
+        table.add_row(row["id"], row["status"], row["campaign"], row["entrypoint"])
+    out.print(table)
+
+
+@jobs.command("status")
+def jobs_status(job_id: JobArg, address: AddressOpt = None) -> None:
+    """One job's status and Ray's message about it."""
+    from foundry.cluster.submit import connect, info
+
+    with _job_errors():
+        details = info(connect(address), job_id)
+    out.print(f"{job_id} {details.status} {(details.message or '').strip()}", soft_wrap=True)
+
+
+@jobs.command("logs")
+def jobs_logs(
+    job_id: JobArg,
+    address: AddressOpt = None,
+    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
+) -> None:
+    """A job's driver output (the campaign's log and its end-of-run report)."""
+    from foundry.cluster.submit import connect, follow, logs
+
+    with _job_errors():
+        client = connect(address)
+        if follow_:
+            follow(client, job_id, lambda text: out.out(text, end="", highlight=False))
+        else:
+            out.out(logs(client, job_id), end="", highlight=False)
+
+
+@jobs.command("stop")
+def jobs_stop(
+    job_id: JobArg,
+    address: AddressOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job has stopped.")] = False,
+) -> None:
+    """Stop a running job; committed work is safe, continue it with `submit --resume`."""
+    from foundry.cluster.submit import connect, info, stop
+    from foundry.cluster.submit import wait as wait_job
+
+    with _job_errors():
+        client = connect(address)
+        if not stop(client, job_id):
+            out.print(f"{job_id} was not running ({info(client, job_id).status})")
+            return
+        status = wait_job(client, job_id).status if wait else "stopping"
+    out.print(f"{job_id} {status}")
+
+
+@app.command()
+def push(
+    output: Annotated[str, typer.Argument(help="A campaign's output folder or s3:// prefix.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Dataset repo to publish to: org/name.",
+                                         show_default=False)],
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private (an existing one keeps its "
+                                                            "visibility).")] = False,
+    revision: Annotated[str, typer.Option(help="Branch to commit to (created if missing).")] = "main",
+    include_rejected: Annotated[bool, typer.Option(
+        "--include-rejected/--no-include-rejected", help="Also publish rejected samples, as the `rejected` config.")]
+    = True,
+    token_env: Annotated[str, typer.Option(
+        help="Variable holding the Hub token; if HF_TOKEN is unset, your saved `hf auth login` is used.")]
+    = "HF_TOKEN",
+) -> None:
+    """Publish an output's committed shards as a Hugging Face dataset, with a generated card; print the commit URL."""
+    import os
+    import re
+
+    from foundry.storage.hub import NotAnOutput, PushError
+    from foundry.storage.hub import push as push_to_hub
+
+    problems = []
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id) or ".." in repo_id or "--" in repo_id:
+        problems.append(f"--repo-id {repo_id!r}: expected org/name (letters, digits, '-', '_', '.')")
+    token = os.environ.get(token_env) or None
+    if token is None and token_env != "HF_TOKEN":
+        problems.append(f"--token-env: the variable {token_env} is not set")
+    if problems:
+        bad_input(problems)
+    try:
+        url = push_to_hub(output, repo_id, token=token, private=private, revision=revision,
+                          include_rejected=include_rejected)
+    except NotAnOutput as exc:
+        bad_input([str(exc)])
+    except PushError as exc:
+        failed(str(exc))
+    except Exception as exc:  # reading the output (S3 credentials, network): one line, the traceback in debug logs
+        logging.getLogger("foundry").debug("push failed", exc_info=True)
+        failed(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}")
+    out.print(url, soft_wrap=True)
 
 
 @app.command("tiny-model")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 TINY_MODEL = "foundry/tiny-random"
 """Reserved model name: a tiny random-weight Qwen2 model built locally on demand (no hub needed)."""
@@ -72,6 +72,109 @@ class GeneratorConfig(Strict):
     regex whose first group (or whole match) is the answer, last match wins."""
     structured_outputs: dict[str, Any] | None = None
     """Passed to vLLM's `StructuredOutputsParams` (e.g. `{regex: ...}`, `{json: {...}}`, `{choice: [...]}`)."""
+
+
+StopReason = Literal["final_answer", "max_turns", "max_tokens", "max_tool_calls", "timeout", "error"]
+"""Why a tool-use rollout ended; recorded on every trace."""
+
+
+class PythonToolConfig(Strict):
+    """The `python` tool: model-written code runs in the verifiers' sandbox; the model sees what it printed."""
+
+    kind: Literal["python"] = "python"
+    name: str = "python"
+    description: str = "Run Python code and return what it prints."
+    stateful: bool = False
+    """Keep variables between calls of one rollout by replaying its earlier successful cells (output hidden) before
+    the new one; their side effects replay too."""
+    sandbox: Literal["bwrap", "unsafe_subprocess"] = "bwrap"
+    """As for the code verifier: `unsafe_subprocess` has rlimits only, no isolation."""
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    """Wall clock per call (replayed cells included); the program is killed at it."""
+    cpu_seconds: int = Field(default=5, ge=1)
+    memory_mb: int = Field(default=512, ge=64)
+    max_output_chars: int = Field(default=2000, ge=16)
+    """Longer output is cut, with a note saying so."""
+
+
+class SearchToolConfig(Strict):
+    """The `search` tool: BM25 over a local JSONL corpus, one document per line."""
+
+    kind: Literal["search"] = "search"
+    name: str = "search"
+    description: str = "Search the documents; returns the best matching passages."
+    corpus: str
+    """JSONL file (relative paths resolve against the config file); read on each replica's node."""
+    text_field: str = "text"
+    title_field: str | None = "title"
+    top_k: int = Field(default=3, ge=1)
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    max_output_chars: int = Field(default=2000, ge=16)
+
+
+class FunctionToolConfig(Strict):
+    """A user tool by import path; its JSON schema comes from the function's type hints and docstring."""
+
+    kind: Literal["function"] = "function"
+    path: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """`package.module:function`, importable on the replica nodes."""
+    name: str | None = None
+    """Name shown to the model (default: the function's own name)."""
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    """A call still running then is reported as timed out (a thread cannot be killed: keep tools short)."""
+    max_output_chars: int = Field(default=2000, ge=16)
+
+
+ToolConfig = Annotated[PythonToolConfig | SearchToolConfig | FunctionToolConfig, Field(discriminator="kind")]
+
+
+class ToolUseGeneratorConfig(Strict):
+    """Multi-turn agent rollouts: the model calls tools, the tools really run, until a final answer or a budget."""
+
+    kind: Literal["tool_use"] = "tool_use"
+    system_prompt: str | None = None
+    """Optional system message; the chat template adds the tool schemas to it."""
+    prompt_template: str = "{prompt}"
+    """Python format string for the user message; `{prompt}` and any task metadata key are available."""
+    think_tags: tuple[str, str] = ("<think>", "</think>")
+    """Tags of a reasoning block in the final assistant message (it goes to `reasoning`)."""
+    answer_patterns: list[str] = Field(default_factory=lambda: ["boxed"])
+    """Final-answer extractors for the final assistant message, as for the reasoning generator."""
+    tools: list[ToolConfig] = Field(min_length=1)
+    parser: str = Field(default="hermes", pattern=r"^(hermes|json|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+    """How tool calls are read from a turn: `hermes` (`<tool_call>{json}</tool_call>`, Qwen / Hermes), `json` (the
+    turn is a JSON call object or a list of them), or `package.module:function` (text -> ParsedTurn)."""
+    turn_structured_outputs: list[dict[str, Any]] | None = None
+    """vLLM structured outputs per assistant turn (first entry: first turn; the last entry repeats)."""
+    max_turns: int = Field(default=8, ge=1)
+    """Assistant turns per rollout."""
+    max_total_tokens: int | None = Field(default=None, ge=16)
+    """Tokens of the whole conversation (prompt, tool results, generated); capped by the engine's max_model_len."""
+    max_tool_calls: int = Field(default=16, ge=0)
+    max_wall_seconds: float = Field(default=300.0, gt=0)
+    """Wall clock per rollout, generation and tools included."""
+    tool_workers: int = Field(default=4, ge=1)
+    """Tool calls running at once per replica (threads, and sandbox processes for `python`)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ToolUseGeneratorConfig:
+        names = [tool.name for tool in self.tools if tool.name]
+        if len(names) != len(set(names)):
+            raise ValueError(f"tool names must be unique, got {names}")
+        return self
+
+
+def _generator_kind(value: Any) -> str:
+    # `kind` may be left out: the reasoning generator is the default.
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind or "reasoning"
+
+
+AnyGeneratorConfig = Annotated[
+    Annotated[GeneratorConfig, Tag("reasoning")] | Annotated[ToolUseGeneratorConfig, Tag("tool_use")],
+    Discriminator(_generator_kind),
+]
+_UNION_TAGS = {"reasoning", "tool_use", "python", "search", "function"}
 
 
 class EngineConfig(Strict):
@@ -249,9 +352,25 @@ class RubricVerifierConfig(Strict):
     temperature: float = Field(default=0.0, ge=0)
 
 
+class TraceVerifierConfig(Strict):
+    """Trace-level checks of a tool-use rollout: how it ended, and whether its tool calls were sound."""
+
+    kind: Literal["trace"] = "trace"
+    name: str = "trace"
+    stop_reasons: list[StopReason] = Field(default_factory=lambda: ["final_answer"])
+    """Accept only rollouts that ended for one of these reasons."""
+    require_valid_tool_calls: bool = True
+    """Reject a trace with any malformed, unknown or schema-invalid tool call."""
+    allow_unanswered_tool_errors: bool = False
+    """False: every tool call has a result, and every failed one is followed by another assistant turn."""
+    max_tool_errors: int | None = Field(default=None, ge=0)
+    min_tool_calls: int = Field(default=0, ge=0)
+    """Fewest tool calls a trace must hold (e.g. 1: keep only traces that used a tool)."""
+
+
 VerifierConfig = Annotated[
     MathVerifierConfig | RegexVerifierConfig | LengthVerifierConfig | SectionsVerifierConfig
-    | CodeTestVerifierConfig | RubricVerifierConfig,
+    | CodeTestVerifierConfig | RubricVerifierConfig | TraceVerifierConfig,
     Field(discriminator="kind"),
 ]
 
@@ -312,7 +431,19 @@ class ClusterConfig(Strict):
     verify_timeout_seconds: float = Field(default=300, gt=0)
     """A batch still unverified after this long is rejected and its verifier worker replaced."""
     max_replica_restarts: int = Field(default=3, ge=0)
-    """Replacements of dead replicas allowed per run before the run fails (resumable)."""
+    """Replacements of dead or hung replicas allowed per run before the run fails (resumable)."""
+    replica_resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources each replica reserves (e.g. `{a100: 1}` to land on nodes started with
+    `--resources '{"a100": 8}'`): how a campaign picks node types."""
+    health_interval_seconds: float = Field(default=30, gt=0)
+    """How often each replica's engine is probed (`check_health`)."""
+    health_timeout_seconds: float = Field(default=60, gt=0)
+    """A replica whose probe has not answered after this long is declared hung and replaced."""
+    request_timeout_seconds: float = Field(default=900, gt=0)
+    """No-progress watchdog: a replica with requests in flight that finished none of them for this long is
+    declared hung and replaced; its requests are sent again (ids are deterministic, so nothing is duplicated)."""
+    price_per_gpu_hour: float | None = Field(default=None, ge=0)
+    """Price of one GPU-hour; when set, the cost report gives money per accepted sample."""
 
 
 class CampaignConfig(Strict):
@@ -321,7 +452,8 @@ class CampaignConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """Campaign name; part of every sample id."""
     source: SourceConfig
-    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    generator: AnyGeneratorConfig = Field(default_factory=GeneratorConfig)
+    """`kind: reasoning` (default) or `kind: tool_use`."""
     engine: EngineConfig = Field(default_factory=EngineConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     verifiers: list[VerifierConfig] = Field(default_factory=list)
@@ -341,6 +473,8 @@ class CampaignConfig(Strict):
             raise ValueError(f"verifier names must be unique, got {names}")
         if self.stop_after_accepted and self.max_samples_per_task is None:
             raise ValueError("stop_after_accepted needs max_samples_per_task (the most samples to try per task)")
+        if any(v.kind == "trace" for v in self.verifiers) and self.generator.kind != "tool_use":
+            raise ValueError("the trace verifier checks tool-use rollouts: it needs generator.kind tool_use")
         return self
 
     @property
@@ -377,7 +511,7 @@ def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"] if p not in _VERIFIER_KINDS)
+    loc = ".".join(str(p) for p in error["loc"] if p not in _VERIFIER_KINDS | _UNION_TAGS)
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field"
@@ -422,3 +556,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             # A source or model that is not a local file is a hub name (`openai/gsm8k`), left as is.
             if section == "output" or candidate.exists():
                 node[key] = str(candidate.resolve())
+    tools = data["generator"].get("tools") if isinstance(data.get("generator"), dict) else None
+    for tool in tools if isinstance(tools, list) else []:
+        corpus = tool.get("corpus") if isinstance(tool, dict) else None
+        if isinstance(corpus, str) and not Path(corpus).is_absolute():
+            tool["corpus"] = str((base / corpus).resolve())

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "fixtures.s3_server",
     "fixtures.engine",
+    "fixtures.hub_server",
 ]

@@ -8,48 +8,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import ray
 
+from foundry.cluster.placement import QUIET_ENGINE, ReplicaLauncher, here, replica_gpus
 from foundry.config import CampaignConfig, ClusterConfig
-from foundry.generators.engine import GeneratorReplica
 from foundry.types import Sample, Verdict
 
 log = logging.getLogger(__name__)
 
-
-# vLLM logs every request at INFO to stdout; keep a campaign's output readable (override through `engine.env`).
-QUIET_ENGINE = {"VLLM_LOGGING_LEVEL": "WARNING", "VLLM_LOGGING_STREAM": "ext://sys.stderr"}
+__all__ = ["QUIET_ENGINE", "VerifierPool", "init_ray", "replica_gpus", "replica_pool", "start_replica"]
 
 
 def init_ray(cluster: ClusterConfig, address: str | None = None) -> None:
-    """Connect to the given cluster, or start a local Ray instance when there is none."""
+    """Connect to the given cluster, or start a local Ray instance when there is none.
+
+    `RAY_ADDRESS` counts as a given cluster: Ray Jobs set it for the driver of a submitted campaign.
+    """
     if ray.is_initialized():
         return
-    address = address or cluster.address
+    address = address or cluster.address or os.environ.get("RAY_ADDRESS") or None
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
         ray.init(num_cpus=cluster.num_cpus, include_dashboard=False, log_to_driver=True)
 
 
-def replica_gpus(campaign: CampaignConfig) -> float:
-    if campaign.cluster.replica_num_gpus is not None:
-        return campaign.cluster.replica_num_gpus
-    return float(campaign.engine.tensor_parallel_size) if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-
-
 def start_replica(campaign: CampaignConfig, index: int):
-    """Create one replica actor; its engine loads in the actor's constructor."""
-    actor_class = ray.remote(GeneratorReplica)
-    return actor_class.options(
-        name=None,
-        num_cpus=campaign.cluster.replica_num_cpus,
-        num_gpus=replica_gpus(campaign),
-        max_concurrency=max(1000, 4 * campaign.cluster.max_in_flight_per_replica),
-        runtime_env={"env_vars": {**QUIET_ENGINE, **campaign.engine.env}},
-    ).remote(campaign.engine.model, campaign.engine.engine_args(), f"replica-{index}")
+    """Create one replica actor (placed as `placement.ReplicaLauncher` says); its engine loads in its constructor."""
+    return ReplicaLauncher(campaign).start(index)
+
+
+def replica_pool(campaign: CampaignConfig, launcher: ReplicaLauncher | None = None):
+    """The campaign's replicas with its restart budget and watchdog settings."""
+    from foundry.cluster.replicas import ReplicaPool
+
+    cluster, launcher = campaign.cluster, launcher or ReplicaLauncher(campaign)
+    return ReplicaPool(launcher.start, cluster.replicas, cluster.max_in_flight_per_replica,
+                       cluster.max_replica_restarts, stop=launcher.stop,
+                       health_interval=cluster.health_interval_seconds, health_timeout=cluster.health_timeout_seconds,
+                       request_timeout=cluster.request_timeout_seconds)
 
 
 class VerifierWorker:
@@ -65,6 +65,10 @@ class VerifierWorker:
 
     def versions(self) -> list[dict[str, str]]:
         return self.chain.versions()
+
+    def node(self) -> dict[str, Any]:
+        """Where this worker runs, for the manifest's record of which nodes did the work."""
+        return {"role": "verifier", **here()}
 
 
 class VerifierPool:
@@ -100,6 +104,9 @@ class VerifierPool:
 
     def versions(self) -> list[dict[str, Any]]:
         return ray.get(self.workers[0].versions.remote())
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return ray.get([worker.node.remote() for worker in self.workers])
 
     def shutdown(self) -> None:
         for worker in self.workers:

@@ -24,6 +24,8 @@ class GenerationRequest:
     prompt: str | None = None
     structured_outputs: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
+    rollout: Any = None
+    """A `ToolUseGeneratorConfig`: each of the `n` samples is then a multi-turn tool-use rollout (`tool_use.py`)."""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class GeneratorReplica:
         self.tokenizer = AutoTokenizer.from_pretrained(engine_args.get("tokenizer") or model,
                                                        trust_remote_code=engine_args.get("trust_remote_code", False))
         self.started = time.time()
+        self.toolboxes: dict[str, Any] = {}
+        """Tool-use toolboxes (sandboxes, indexes) by tool config, built on a first rollout (`tool_use.py`)."""
 
     def node(self) -> dict[str, Any]:
         """Where this replica runs (for placement checks and the cost report)."""
@@ -67,6 +71,8 @@ class GeneratorReplica:
         )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
+        if request.rollout is not None:  # one entry point, so the pool's backpressure and restarts cover rollouts too
+            return await self.rollout(request)
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
@@ -99,5 +105,15 @@ class GeneratorReplica:
         await self.engine.check_health()
         return True
 
+    async def rollout(self, request: GenerationRequest) -> GenerationResult:
+        """`n` tool-use rollouts run here, in the actor: each turn reaches the engine without a Ray round-trip."""
+        from foundry.generators.tool_use import run_rollouts
+
+        return await run_rollouts(self, request)
+
     def shutdown(self) -> None:
+        if self.toolboxes:
+            from foundry.generators.tool_use import close_toolboxes
+
+            close_toolboxes(self.toolboxes)
         self.engine.shutdown()

@@ -59,7 +59,7 @@ class Journal:
         for record in self.commits:
             for shard in record["shards"]:
                 if shard["path"] not in finals:
-                    self.store.copy(shard["staged"], shard["path"])
+                    self._roll_forward(shard)
             self._index(record)
         # Staging for a sequence number that has a record is done with (rolled forward above, or it lost the race
         # for that number). Newer staging may be another writer's shard in flight: `commit` of that number
@@ -70,6 +70,15 @@ class Journal:
         committed_paths = {s["path"] for r in self.commits for s in r["shards"]}
         for key in finals - committed_paths:
             self.store.delete(key)
+
+    def _roll_forward(self, shard: dict[str, Any]) -> None:
+        """Copy a committed shard into data/, unless a concurrent writer's `recover()` or `commit()` just did."""
+        try:
+            self.store.copy(shard["staged"], shard["path"])
+        except FileNotFoundError:
+            # Whoever finished the copy first also removed the staged shard; that is only fine if the copy is there.
+            if shard["path"] not in self.store.list(shard["path"]):
+                raise
 
     def _index(self, record: dict[str, Any]) -> None:
         self.completed_tasks.update(record["tasks"])
@@ -95,7 +104,7 @@ class Journal:
                     f"commit {seq} already exists in {self.store.uri}: another run is writing to this output"
                 ) from None
         for shard in entries:
-            self.store.copy(shard["staged"], shard["path"])
+            self._roll_forward(shard)
         for staged in self.store.list(f"{STAGING}{seq:05d}-"):
             self.store.delete(staged)  # ours, and any staging that lost the race for this number (or crashed)
         self.commits.append(record)

@@ -7,6 +7,7 @@ from typing import Any
 from foundry.config import CampaignConfig
 from foundry.verifiers.base import Verifier, VerifierChain
 from foundry.verifiers.rules import LengthVerifier, RegexVerifier, SectionsVerifier
+from foundry.verifiers.trace import TraceVerifier
 
 
 def _math(config):
@@ -37,6 +38,7 @@ BUILDERS = {
     "regex": RegexVerifier,
     "length": LengthVerifier,
     "sections": SectionsVerifier,
+    "trace": TraceVerifier,
     "rubric": _rubric,
 }
 

@@ -49,13 +49,17 @@ def main(argv):
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
+    scratch_mode = os.stat(scratch).st_mode & 0o7777
     send(outbox, {"ready": True, "python": sys.version.split()[0]})
     while True:
         request = receive(inbox)
         if request is None:
             return
-        result = execute(request, limits, scratch)
-        clean = reset(scratch, sandboxed, libc)
+        try:
+            result = execute(request, limits, scratch, sandboxed)
+        except Exception as exc:  # a zygote bug: report it for this run instead of dying silently
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        clean = reset(scratch, scratch_mode, sandboxed, libc)
         send(outbox, result)
         if not clean:
             sys.exit("zygote: could not restore a clean sandbox; exiting so the host starts a fresh one")
@@ -80,27 +84,35 @@ def send(stream, message):
     stream.write(HEADER.pack(len(body)) + body)
 
 
-def execute(request, limits, scratch):
+def execute(request, limits, scratch, sandboxed):
     """Fork a child that runs the program; watch its wall clock and output from here."""
     stdin = os.memfd_create("stdin")  # a file, so a large stdin never blocks us against the child
-    os.write(stdin, request["stdin"].encode("utf-8", "surrogateescape"))
+    os.write(stdin, request["stdin"].encode("utf-8", "surrogatepass"))
     os.lseek(stdin, 0, os.SEEK_SET)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (stdin, out_r, out_w, err_r, err_w):
+            os.close(fd)
+        raise
     if pid == 0:
         child(request["code"], limits, scratch, stdin, out_w, err_w)
     for fd in (stdin, out_w, err_w):
         os.close(fd)
     outcome = watch(pid, out_r, err_r, request["timeout"], limits["max_output_bytes"])
-    # Kill the whole session: a program's own children die with it (escapees are handled in reset()).
+    seconds = time.monotonic() - started
+    # The program is over when its main process exits: kill its process group (SIGKILL cannot be caught), reap it,
+    # then anything that left the group, so nothing outlives the run or holds our pipes open.
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
     _, status, usage = os.wait4(pid, 0)
-    seconds = time.monotonic() - started
+    if sandboxed and not kill_everything_else():
+        raise RuntimeError("processes survived SIGKILL")
     outcome.update(drain(out_r, err_r, limits["max_output_bytes"], outcome))
     code = os.waitstatus_to_exitcode(status)
     if outcome["killed_reason"] is None and code < 0:
@@ -183,6 +195,8 @@ def child(code, limits, scratch, stdin, out_w, err_w):
         os.chdir(scratch)
         set_limits(limits)
         status = run_program(code)
+    except BaseException as exc:
+        os.write(2, f"sandbox setup failed: {type(exc).__name__}: {exc}\n".encode())
     finally:
         os._exit(status)
 
@@ -199,6 +213,9 @@ def set_limits(limits):
         (resource.RLIMIT_NPROC, limits["max_processes"]),
     ):
         soft, hard = value if isinstance(value, tuple) else (value, value)
+        ceiling = resource.getrlimit(limit)[1]
+        if ceiling != resource.RLIM_INFINITY:
+            soft, hard = min(soft, ceiling), min(hard, ceiling)
         resource.setrlimit(limit, (soft, hard))
 
 
@@ -240,23 +257,29 @@ def exit_status(code):
     return 1
 
 
-def reset(scratch, sandboxed, libc):
+def kill_everything_else():
+    """Kill double-forked and setsid() escapees; True once none is left.
+
+    In our own pid namespace kill(-1) reaches every process but pid 1 (bwrap) and us. It is repeated until nothing is
+    left to signal (all reaped by bwrap), so no dying process holds a slot of the next program's RLIMIT_NPROC.
+    """
+    for _ in range(2000):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def reset(scratch, scratch_mode, sandboxed, libc):
     """Return the sandbox to its pristine state; False when that failed (the zygote then exits)."""
-    if sandboxed:
-        # Double-forked or setsid() escapees left the child's session; in our own pid namespace kill(-1) reaches
-        # every process but pid 1 (bwrap) and us. Repeat until none is left (reaped), so no stale process
-        # holds a slot of the next program's RLIMIT_NPROC.
-        for _ in range(2000):
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                break
-            time.sleep(0.001)
-        else:
-            return False
-        remove_ipc_objects(libc)
     try:
-        wipe(scratch)
+        if sandboxed:
+            if not kill_everything_else():
+                return False
+            remove_ipc_objects(libc)
+        wipe(scratch, scratch_mode)
     except OSError:
         return False
     return True
@@ -278,7 +301,7 @@ def remove_ipc_objects(libc):
             remove(int(row.split()[1]))
 
 
-def wipe(scratch):
+def wipe(scratch, mode):
     """Empty the writable area, even where a program removed its own permissions."""
 
     def force(func, path, _exc):
@@ -287,7 +310,8 @@ def wipe(scratch):
             os.chmod(path, 0o700)
         func(path)
 
-    os.chmod(scratch, 0o1777 if scratch == "/tmp" else 0o700)
+    if os.stat(scratch).st_mode & 0o7777 != mode:
+        os.chmod(scratch, mode)
     with os.scandir(scratch) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
