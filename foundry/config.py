@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 TINY_MODEL = "foundry/tiny-random"
 """Reserved model name: a tiny random-weight Qwen2 model built locally on demand (no hub needed)."""
+
+
+def _compiles(pattern: str) -> str:
+    if pattern != "boxed":  # the answer extractor's keyword, not a regex
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+"""A regular expression, compiled at validation so `foundry validate` catches it, not the run."""
 
 
 class Strict(BaseModel):
@@ -33,8 +47,9 @@ class FieldMap(Strict):
     """Column with chat messages ([{role, content}, ...])."""
     reference: str | None = "answer"
     """Column with the reference answer checked by verifiers."""
-    tests: str | None = "tests"
-    """Column with tests for code verifiers."""
+    tests: str | list[str] | None = "tests"
+    """Column with tests for code verifiers; a list of columns makes a dict of them (HumanEval's
+    `[test, entry_point, prompt]`)."""
 
 
 class SourceConfig(Strict):
@@ -67,7 +82,7 @@ class GeneratorConfig(Strict):
     """Render messages with the tokenizer's chat template (False: send the templated prompt as raw text)."""
     think_tags: tuple[str, str] = ("<think>", "</think>")
     """Tags that delimit the reasoning block; the text inside goes to `reasoning`, the rest to `answer`."""
-    answer_patterns: list[str] = Field(default_factory=lambda: ["boxed"])
+    answer_patterns: list[Regex] = Field(default_factory=lambda: ["boxed"])
     """Final-answer extractors tried in order: `boxed` means the last balanced \\boxed{...}; anything else is a
     regex whose first group (or whole match) is the answer, last match wins."""
     structured_outputs: dict[str, Any] | None = None
@@ -138,7 +153,7 @@ class ToolUseGeneratorConfig(Strict):
     """Python format string for the user message; `{prompt}` and any task metadata key are available."""
     think_tags: tuple[str, str] = ("<think>", "</think>")
     """Tags of a reasoning block in the final assistant message (it goes to `reasoning`)."""
-    answer_patterns: list[str] = Field(default_factory=lambda: ["boxed"])
+    answer_patterns: list[Regex] = Field(default_factory=lambda: ["boxed"])
     """Final-answer extractors for the final assistant message, as for the reasoning generator."""
     tools: list[ToolConfig] = Field(min_length=1)
     parser: str = Field(default="hermes", pattern=r"^(hermes|json|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
@@ -231,7 +246,7 @@ class MathVerifierConfig(Strict):
 
     kind: Literal["math"] = "math"
     name: str = "math"
-    reference_pattern: str | None = r"####\s*(.+)$"
+    reference_pattern: Regex | None = r"####\s*(.+)$"
     """Regex applied to the reference before parsing (GSM8K's `#### 42`); falls back to the whole reference."""
 
 
@@ -240,7 +255,7 @@ class RegexVerifierConfig(Strict):
 
     kind: Literal["regex"] = "regex"
     name: str = "regex"
-    pattern: str
+    pattern: Regex
     field: Literal["completion", "answer", "reasoning", "final_answer"] = "completion"
     must_match: bool = True
 
@@ -510,8 +525,25 @@ def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
         node[leaf] = value
 
 
-def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"] if p not in _VERIFIER_KINDS | _UNION_TAGS)
+def _user_path(loc: tuple[Any, ...], data: Any) -> str:
+    """The error location as the user wrote it: discriminated unions add their tag (`math`, `python`) to the
+    location, which is not a key in the file; keys that are really there (`weights.math`) stay."""
+    parts, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif part in _VERIFIER_KINDS | _UNION_TAGS:
+            continue
+        else:
+            node = None
+        parts.append(str(part))
+    return ".".join(parts)
+
+
+def _describe(error: dict[str, Any], data: Any = None) -> str:
+    loc = _user_path(error["loc"], data)
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field"
@@ -543,7 +575,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Campaig
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([f"{path}: {_describe(e)}" for e in exc.errors()]) from None
+        raise ConfigError([f"{path}: {_describe(e, data)}" for e in exc.errors()]) from None
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -553,8 +585,10 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         value = node.get(key) if isinstance(node, dict) else None
         if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
             candidate = base / value
-            # A source or model that is not a local file is a hub name (`openai/gsm8k`), left as is.
-            if section == "output" or candidate.exists():
+            # A source or model that is not a local file is a hub name (`openai/gsm8k`), left as is; a source
+            # that names a file format is a file, even a missing one (so the error names the right path).
+            is_file = section == "source" and Path(value).suffix.lower() in (".jsonl", ".json", ".parquet")
+            if section == "output" or is_file or candidate.exists():
                 node[key] = str(candidate.resolve())
     tools = data["generator"].get("tools") if isinstance(data.get("generator"), dict) else None
     for tool in tools if isinstance(tools, list) else []:

@@ -97,14 +97,16 @@ def _task(row: dict[str, Any], number: int, config: SourceConfig) -> tuple[Task 
         return None, f"no prompt ({names.prompt!r}) or messages ({names.messages!r})"
     task_id = get(names.id)
     reference = get(names.reference)
-    used = {names.id, names.prompt, names.messages, names.reference, names.tests}
+    test_columns = names.tests if isinstance(names.tests, list) else [names.tests]
+    tests = {c: row.get(c) for c in test_columns} if isinstance(names.tests, list) else get(names.tests)
+    used = {names.id, names.prompt, names.messages, names.reference, *test_columns}
     return (
         Task(
             id=str(task_id) if task_id is not None else f"row-{number}",
             prompt=prompt if messages is None else None,
             messages=messages,
             reference=None if reference is None else str(reference),
-            tests=get(names.tests),
+            tests=tests,
             metadata={k: v for k, v in row.items() if k not in used},
         ),
         "",

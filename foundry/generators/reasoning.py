@@ -19,7 +19,7 @@ def _render(template: str, task: Task) -> str:
     values: dict[str, Any] = {**task.metadata, "prompt": task.prompt or "", "reference": task.reference or ""}
     try:
         return template.format_map(values)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
         raise PromptError(f"prompt_template needs {fields}, task {task.id} lacks {exc}") from None
 
