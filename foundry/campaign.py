@@ -115,7 +115,7 @@ class Campaign:
         out = self.config.output
         store = open_store(out.path, out.endpoint_url, out.region, out.profile)
         previous = read_manifest(store)
-        if not self.resume and (previous or store.list(COMMITS)):
+        if not self.resume and (previous is not None or store.list(COMMITS) or store.list("data/")):
             raise OutputExists(f"{out.path} already holds a campaign: add --resume to continue it, or pick a new output")
         check_source(self.config.source)
         init_ray(self.config.cluster, self.address)

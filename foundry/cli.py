@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from foundry.config import CampaignConfig, ConfigError, load_config
 
@@ -28,12 +29,12 @@ SetOpt = Annotated[list[str], typer.Option("--set", help="Override a field: path
 
 def bad_input(problems: list[str]) -> NoReturn:
     for line in problems:
-        err.print(f"[red]error:[/red] {line}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
     raise typer.Exit(2)
 
 
 def failed(message: str) -> NoReturn:
-    err.print(f"[red]failed:[/red] {message}", soft_wrap=True)
+    err.print(f"[red]failed:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -51,7 +52,7 @@ def validate(configs: Annotated[list[Path], typer.Argument(help="Campaign YAML f
     for path in configs:
         try:
             load_config(path)
-            out.print(f"[green]ok[/green] {path}")
+            out.print(f"[green]ok[/green] {escape(str(path))}", soft_wrap=True)
         except ConfigError as exc:
             problems += exc.problems
     if problems:

@@ -497,8 +497,8 @@ class CampaignConfig(Strict):
         return self.max_samples_per_task or self.sampling.n
 
     def config_hash(self) -> str:
-        """Hash of the campaign's content (not where it runs), recorded in provenance and the manifest."""
-        body = self.model_dump(mode="json", exclude={"cluster": {"address"}})
+        """Hash of what the campaign generates (not where it runs or writes), recorded in provenance and the manifest."""
+        body = self.model_dump(mode="json", exclude={"cluster", "output"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -41,8 +41,9 @@ def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> d
         },
     }
     if price_per_gpu_hour is not None:
-        report["cost"] = round(gpu_seconds / 3600 * price_per_gpu_hour, 4)
-        report["cost_per_accepted"] = round(report["cost"] / accepted, 6) if accepted else None
+        money = gpu_seconds / 3600 * price_per_gpu_hour
+        report["cost"] = round(money, 4)
+        report["cost_per_accepted"] = round(money / accepted, 6) if accepted else None
     return report
 
 

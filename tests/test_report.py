@@ -57,8 +57,6 @@ def test_price_per_gpu_hour_gives_money():
     assert report["cost_per_accepted"] == pytest.approx(0.25 / 30, abs=1e-6)
 
 
-@pytest.mark.xfail(reason="BUG: report.cost computes cost_per_accepted from the cost already rounded to 4 decimals, "
-                          "so cheap runs get a per-sample price that is off by several percent", strict=True)
 def test_cost_per_accepted_is_not_computed_from_a_rounded_cost():
     manifest = {"samples": 4, "accepted": 4, "runs": [run_stats(wall_seconds=10.0, replicas=1, gpus_per_replica=1.0,
                                                                 replica_seconds=10.0)]}

@@ -62,6 +62,17 @@ def test_messages_win_over_prompt_and_tests_are_kept(tmp_path):
     assert task.tests == tests
 
 
+def test_a_list_of_test_columns_becomes_a_dict(tmp_path):
+    row = {"task_id": "HumanEval/0", "prompt": "def f():", "test": "assert f() == 1", "entry_point": "f",
+           "canonical_solution": "return 1"}
+    path = write_jsonl(tmp_path / "he.jsonl", [row])
+    config = SourceConfig(path=str(path), fields={"id": "task_id", "tests": ["test", "entry_point", "prompt"]})
+    [task], _ = load(config)
+    assert task.tests == {"test": "assert f() == 1", "entry_point": "f", "prompt": "def f():"}
+    assert task.prompt == "def f():", "a column can be both the prompt and part of the tests"
+    assert task.metadata == {"canonical_solution": "return 1"}
+
+
 def test_bad_rows_are_counted_with_reasons_and_skipped(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [
         {"id": "ok-1", "prompt": "fine"},                        # 0

@@ -50,7 +50,8 @@ def extract_answer(text: str, patterns: list[str]) -> str | None:
             found = None
             if matches:
                 last = matches[-1]
-                found = (last.group(1) if last.groups() else last.group(0)).strip()
+                found = (last.group(1) if last.groups() else last.group(0)) or ""
+                found = found.strip()
         if found:
             return found
     return None

@@ -15,12 +15,14 @@ claim a sequence number, so no sample can be committed twice.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any
 
 from foundry.storage.uri import AlreadyExists, ObjectStore
 
+SHARD_NAME = re.compile(r"data/(accepted|rejected)-\d{5}\.parquet")
 STAGING = "_foundry/staging/"
 COMMITS = "_foundry/commits/"
 MANIFEST = "manifest.json"
@@ -69,7 +71,8 @@ class Journal:
                 self.store.delete(key)
         committed_paths = {s["path"] for r in self.commits for s in r["shards"]}
         for key in finals - committed_paths:
-            self.store.delete(key)
+            if SHARD_NAME.fullmatch(key):  # only shards this journal could have written; never a user's files
+                self.store.delete(key)
 
     def _roll_forward(self, shard: dict[str, Any]) -> None:
         """Copy a committed shard into data/, unless a concurrent writer's `recover()` or `commit()` just did."""

@@ -71,6 +71,8 @@ class VerifierChain:
         start = time.perf_counter()
         try:
             verdict = verifier.verify(sample)
+            if not isinstance(verdict, Verdict):
+                raise TypeError(f"returned {type(verdict).__name__}, not a Verdict")
         except Exception as exc:  # a verifier bug must reject the sample, not crash the campaign
             verdict = reject(verifier, f"verifier error: {type(exc).__name__}: {exc}"[:500])
         return verdict.model_copy(update={"seconds": round(time.perf_counter() - start, 6)})

@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 from foundry.generators.parsing import extract_answer, last_boxed, split_reasoning
 
 # Text built from the pieces the parsers look for, mixed with arbitrary unicode, so examples hit the edge cases.
-FRAGMENTS = ["\\boxed{", "\\boxed", "{", "}", "<think>", "</think>", "answer is ", "Answer: ", "42", " ", "\n", "\\frac{1}{2}"]
+FRAGMENTS = ["\\boxed{", "\\boxed", "{", "}", "<think>", "</think>", "answer is ", "Answer: ", "42", " ", "\n",
+             "\\frac{1}{2}"]
+# No per-example deadline: a loaded CI machine must not turn a slow example into a failure.
+quick = settings(max_examples=100, deadline=None)
 model_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), max_size=40).map("".join)
 
 
@@ -48,6 +51,7 @@ def test_split_reasoning_with_other_tags():
 
 
 @given(model_text)
+@quick
 def test_split_reasoning_never_raises_and_keeps_the_text(text):
     reasoning, rest = split_reasoning(text)
     if "</think>" not in text:
@@ -78,6 +82,7 @@ def test_last_boxed(text, expected):
 
 
 @given(model_text)
+@quick
 def test_last_boxed_never_raises_and_returns_balanced_text(text):
     found = last_boxed(text)
     if "\\boxed{" not in text:
@@ -87,6 +92,7 @@ def test_last_boxed_never_raises_and_returns_balanced_text(text):
 
 
 @given(st.text(alphabet="0123456789+-x=abc\\ {}", max_size=30).filter(balanced))
+@quick
 def test_last_boxed_returns_any_balanced_content(content):
     assert last_boxed(f"reasoning... \\boxed{{{content}}} done") == content.strip()
 
@@ -113,14 +119,12 @@ def test_extract_answer(text, patterns, expected):
 
 
 @given(model_text)
-@settings(max_examples=200)
+@quick
 def test_extract_answer_never_raises(text):
     found = extract_answer(text, ["boxed", r"answer is (\S+)", r"Answer:\s*(.+)$"])
     assert found is None or (found == found.strip() and found)
 
 
-@pytest.mark.xfail(reason="BUG: parsing.extract_answer calls .strip() on a regex group that did not take part in "
-                          "the match (None): AttributeError on model output", strict=True)
 def test_extract_answer_with_an_optional_group_that_did_not_match():
     assert extract_answer("Answer: I am not sure", [r"Answer:\s*(\d+)?"]) is None
     assert extract_answer("Answer: unsure. \\boxed{7}", [r"Answer:\s*(\d+)?", "boxed"]) == "7"

@@ -56,13 +56,15 @@ def test_a_template_field_the_task_lacks_is_a_prompt_error_naming_the_task(templ
         generator(prompt_template=template).messages(task)
 
 
-@pytest.mark.xfail(reason="BUG: reasoning._render catches KeyError/IndexError/ValueError only; a metadata value of the "
-                          "wrong type (TypeError/AttributeError) escapes as a crash instead of a PromptError",
-                   strict=True)
-@pytest.mark.parametrize("metadata", [{"info": None}, {"info": 3}])
+@pytest.mark.parametrize("metadata", [{"info": None}, {"info": 3}, {"info": "text"}])
 def test_a_metadata_value_of_the_wrong_shape_is_a_prompt_error(metadata):
     with pytest.raises(PromptError, match="task-1"):
         generator(prompt_template="{prompt} ({info[level]})").messages(Task(id="task-1", prompt="p", metadata=metadata))
+
+
+def test_an_attribute_the_value_lacks_is_a_prompt_error():
+    with pytest.raises(PromptError, match="task-1"):
+        generator(prompt_template="{prompt.title_case}").messages(Task(id="task-1", prompt="p"))
 
 
 # --- requests ---------------------------------------------------------------------------------------------------
