@@ -38,6 +38,9 @@ class RunStats:
 
     started_at: float = field(default_factory=time.time)
     wall_seconds: float = 0.0
+    first_request_at: float | None = None
+    """When the first generation request went out (engine start-up is before it)."""
+    last_write_at: float | None = None
     tasks_done: int = 0
     tasks_resumed: int = 0
     tasks_failed: int = 0
@@ -203,6 +206,7 @@ class Campaign:
                 request = self.generator.request(
                     task, f"{task.id}-{len(samples)}-{uuid.uuid4().hex[:8]}", {**config.sampling.params(), "n": n}
                 )
+                self.stats.first_request_at = self.stats.first_request_at or time.time()
                 result = await pool.generate(request)
                 self.stats.prompt_tokens += result.prompt_tokens
                 batch = [
@@ -216,6 +220,7 @@ class Campaign:
             self.stats.failures.append(str(exc))
             return
         writer.add_task(task.id, samples)
+        self.stats.last_write_at = time.time()
         self.stats.count(samples)
         self.stats.tasks_done += 1
         self.stats.replica_restarts = pool.restarts

@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import yaml
@@ -32,6 +31,7 @@ _WHERE_KEYS = {"endpoint_url", "profile", "address"}
 _SECRET_WORDS = {"secret", "token", "password", "passwd", "apikey", "key", "credential", "credentials", "auth",
                  "authorization", "cookie"}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_USERINFO = re.compile(r"(?<=://)([^/@\s]+)@")
 _SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                     (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 FIELD_DOCS = {
@@ -80,8 +80,8 @@ def _redact(value: Any, removed: list[str]) -> Any:
         return {key: _redact_entry(str(key), item, removed) for key, item in value.items()}
     if isinstance(value, list):
         return [_redact(item, removed) for item in value]
-    if isinstance(value, str) and _URL.match(value):
-        return _scrub_url(value, removed)
+    if isinstance(value, str):
+        return _scrub_urls(value, removed)
     return value
 
 
@@ -91,8 +91,9 @@ def _redact_entry(key: str, value: Any, removed: list[str]) -> Any:
     if key == "env" and isinstance(value, dict):  # variable names say what was set; values may be keys
         removed += [str(v) for v in value.values()]
         return {name: REDACTED for name in value}
-    words = set(key.lower().split("_"))
-    if key in _WHERE_KEYS or (words & _SECRET_WORDS and not key.endswith("_env") and isinstance(value, str)):
+    # Counts such as `max_tokens` are numbers; a secret-named key holding text or a structure is a credential.
+    secret_named = set(key.lower().split("_")) & _SECRET_WORDS and not key.endswith("_env")
+    if key in _WHERE_KEYS or (secret_named and not isinstance(value, int | float | bool)):
         removed += _strings(value)
         return REDACTED
     return _redact(value, removed)
@@ -106,15 +107,20 @@ def _strings(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _scrub_url(url: str, removed: list[str]) -> str:
-    """Drop `user:password@` and the query (presigned URLs carry signatures there) from a URL."""
-    parts = urlsplit(url)
-    if not (parts.username or parts.password or parts.query):
-        return url
-    removed += [s for s in (parts.username, parts.password, parts.query) if s]
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment))
+def _scrub_urls(text: str, removed: list[str]) -> str:
+    """Drop `user:password@` from any URL in the text; from a text that is a URL, also the query and fragment
+    (presigned URLs carry their signature there)."""
+    def userinfo(match: re.Match) -> str:
+        removed.append(match[1])
+        return ""
+
+    text = _USERINFO.sub(userinfo, text)
+    if _URL.match(text) and ("?" in text or "#" in text):
+        head, _, tail = text.partition("#")
+        head, _, query = head.partition("?")
+        removed += [s for s in (query, tail) if s]
+        return head
+    return text
 
 
 # --- the card ----------------------------------------------------------------------------------------------------
@@ -302,7 +308,8 @@ def push(
     api = HfApi(endpoint=endpoint, token=token)
     try:
         url = _upload(api, store, repo_id, shards, files, private=private, revision=revision,
-                      files_per_commit=files_per_commit, read_bytes=read_bytes)
+                      files_per_commit=files_per_commit, read_bytes=read_bytes,
+                      message=f"Publish campaign {manifest.get('campaign', '?')} (foundry push)")
     except NotAnOutput:
         raise
     except Exception as exc:
@@ -331,7 +338,7 @@ def _refuse_leaks(manifest: dict[str, Any], files: dict[str, bytes], token: str 
 
 
 def _upload(api, store: ObjectStore, repo_id: str, shards: list[dict[str, Any]], files: dict[str, bytes], *,
-            private: bool, revision: str | None, files_per_commit: int, read_bytes: int) -> str:
+            private: bool, revision: str | None, files_per_commit: int, read_bytes: int, message: str) -> str:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
@@ -350,9 +357,8 @@ def _upload(api, store: ObjectStore, repo_id: str, shards: list[dict[str, Any]],
         if final:
             operations += [CommitOperationDelete(path) for path in stale]
             operations += [CommitOperationAdd(name, path_or_fileobj=data) for name, data in files.items()]
-        message = (f"Publish campaign {json.loads(files[MANIFEST]).get('campaign', '?')} with foundry push"
-                   if final else f"foundry push: shards, part {number} of {len(batches)}")
-        url = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset",
+        summary = message if final else f"{message}: shards, part {number} of {len(batches)}"
+        url = api.create_commit(repo_id, operations, commit_message=summary, repo_type="dataset",
                                 revision=revision).commit_url
     return url
 
@@ -402,9 +408,7 @@ def _describe(exc: BaseException, endpoint: str, repo_id: str) -> str:
     if http is not None:
         status, request = http.response.status_code, http.response.request
         detail = (http.server_message or str(http).strip()).strip().splitlines()[0]
-        hint = "; check the token (--token-env names the variable holding it)" if status in (401, 403) else ""
+        hint = f"; check the token and its write access to {repo_id}" if status in (401, 403) else ""
         return f"pushing to {repo_id}: the Hub answered {status} to {request.method} {request.url}: {detail}{hint}"
-    if isinstance(exc, NotAnOutput):
-        return str(exc)
     first = next((line for line in str(exc).splitlines() if line.strip()), "")
     return f"pushing to {repo_id} at {endpoint}: {type(exc).__name__}: {first}"

@@ -34,6 +34,8 @@ from foundry.types import Sample, Verdict, sample_id
 CAMPAIGN = "hub-test"
 ORPHAN = "data/accepted-00099.parquet"  # matches the card's glob: publishing it would add rows no commit claims
 STAGED = "_foundry/staging/00042-deadbeef/accepted.parquet"
+# huggingface_hub's own LFS upload passes a file object as `data=` to httpx; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 
 def secrets() -> dict[str, str]:
@@ -97,7 +99,8 @@ def write_output(store: ObjectStore, *, tasks: int = 6, secret: dict[str, str] |
         "provenance": {"campaign": CAMPAIGN, "model": "foundry/tiny-random", "config_hash": "0123456789abcdef",
                        "engine_args": {"model": "foundry/tiny-random", "seed": 0, **(provenance_extra or {})},
                        "sampling_params": {"n": 3, "temperature": 0.7, "max_tokens": 64},
-                       "verifiers": [{"name": "format", "version": "1"}, {"name": "math", "version": "math-verify==0.9.0"},
+                       "verifiers": [{"name": "format", "version": "1"},
+                                     {"name": "math", "version": "math-verify==0.9.0"},
                                      {"name": "judge", "version": "1"}],
                        "versions": {"foundry-data": "0.1.0"}},
         "runs": [{"started_at": 1_700_000_000.0, "wall_seconds": 12.5, "samples": 3 * tasks, "accepted": tasks,
@@ -138,7 +141,7 @@ def front_matter(card: str) -> dict:
 def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output, monkeypatch):
     store, endpoint_url, s3_keys = output
     secret = secrets()
-    monkeypatch.setenv("AWS_SESSION_TOKEN", secret["environ"])  # ambient credentials are never read into a file
+    monkeypatch.setenv("OPENAI_API_KEY", secret["environ"])  # ambient credentials are never read into a file
     manifest = write_output(store, secret=secret)
     repo = repo_name()
     before = len(hub.requests)
@@ -157,8 +160,9 @@ def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output
     assert received["README.md"] == card.encode() == store.get("README.md")  # the output keeps the card too
     assert received["manifest.json"] == json.dumps(redact_manifest(manifest)[0], indent=2).encode()
 
-    requests = hub.requests[before:]
-    assert all(r["status"] < 300 for r in requests), [(r["method"], r["path"], r["status"]) for r in requests]
+    requests = [r for r in hub.requests[before:] if r["path"] != "/api/agent-harnesses"]  # huggingface_hub's own
+    errors = [(r["method"], r["path"].split("?")[0], r["status"]) for r in requests if r["status"] >= 300]
+    assert errors == [("GET", f"/api/datasets/{repo}/tree/main/data", 404)]  # a new repo has no data/ yet
     uploads = [r for r in requests if r["method"] == "PUT"]
     assert sorted(r["body"] for r in uploads) == sorted(received[p] for p in shards)  # shards go up as LFS objects
     assert all("authorization" not in r["headers"] for r in uploads)  # storage URLs never see the token
@@ -315,7 +319,7 @@ def test_cli_push_failure_exits_1_with_one_line(hub, tmp_path, status):
     assert len(lines) == 1 and lines[0].startswith("failed:") and str(status) in lines[0], result.stderr
     assert "Traceback" not in result.output and hub.token not in result.output
     if status == 401:
-        assert "token" in lines[0]
+        assert "check the token" in lines[0]
 
 
 def test_cli_push_with_a_wrong_token_exits_1(hub, tmp_path):
