@@ -59,6 +59,8 @@ class VerifierWorker:
         from foundry.verifiers import build_chain
 
         self.chain = build_chain(CampaignConfig.model_validate_json(campaign_json), judges)
+        for verifier in self.chain.verifiers:
+            getattr(verifier, "preflight", lambda: None)()
 
     def verify(self, samples: list[Sample]) -> list[tuple[list[Verdict], bool]]:
         return [self.chain.run(sample) for sample in samples]

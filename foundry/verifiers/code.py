@@ -26,7 +26,7 @@ from typing import Any, Literal
 from foundry.config import CodeTestVerifierConfig
 from foundry.types import Sample, Verdict
 from foundry.verifiers.base import accept, reject
-from foundry.verifiers.sandbox import ExecResult, Sandbox, SandboxLimits
+from foundry.verifiers.sandbox import ExecResult, Sandbox, SandboxLimits, SandboxUnavailable
 
 PYTHON_FENCES = {"", "python", "py", "python3", "py3"}
 COMPILE_ERRORS = ("SyntaxError", "IndentationError", "TabError")
@@ -283,6 +283,14 @@ class CodeTestVerifier:
         if not cases:
             return reject(self, "task has no tests")
         return self._verdict(cases, self._run(cases), marker)
+
+    def preflight(self) -> None:
+        """Start the sandbox now, so a machine without bubblewrap fails the campaign at start-up with the reason,
+        instead of rejecting every sample."""
+        sandbox, _ = self._started()
+        result = sandbox.run("print(1)")
+        if result.stdout.strip() != "1":
+            raise SandboxUnavailable(f"the sandbox cannot run a trivial program: {_last_error(result)}")
 
     def close(self) -> None:
         with self._lock:
