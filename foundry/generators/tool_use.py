@@ -19,7 +19,7 @@ from foundry.generators.engine import GenerationRequest, GenerationResult
 from foundry.generators.parsing import extract_answer, split_reasoning
 from foundry.generators.reasoning import _render
 from foundry.generators.tools import build_toolbox
-from foundry.generators.tools.parsers import Parser, ParsedTurn, get_parser
+from foundry.generators.tools.parsers import ParsedTurn, Parser, get_parser
 from foundry.generators.tools.toolbox import Toolbox, ToolResult
 from foundry.types import Completion, Sample, Task
 
@@ -101,8 +101,9 @@ class AgentLoop:
 
     async def _turns(self, rollout: _Rollout, request_id: str, sampling: dict[str, Any]) -> StopReason:
         for turn in range(self.config.max_turns):
-            prompt = self.replica.render(GenerationRequest(request_id, sampling, messages=template_messages(
-                rollout.messages), tools=self.toolbox.schemas))
+            chat = GenerationRequest(request_id, sampling, messages=template_messages(rollout.messages),
+                                     tools=self.toolbox.schemas)
+            prompt = self.replica.render(chat)
             rollout.prompt = rollout.prompt or prompt
             room = self._room(prompt, sampling)
             if room <= 0:
@@ -115,7 +116,8 @@ class AgentLoop:
                 return "max_tokens" if rollout.last_finish == "length" else "final_answer"
             if len(rollout.calls) + len(parsed.calls) > self.config.max_tool_calls:
                 return "max_tool_calls"
-            for call_id, call in zip(ids, parsed.calls):  # in order: a stateful tool sees its cells in sequence
+            # In order, not gathered: a stateful tool must see its cells in sequence.
+            for call_id, call in zip(ids, parsed.calls, strict=True):
                 result = await self.toolbox.execute(call, rollout.state)
                 rollout.calls.append({"id": call_id, "turn": turn, **result.record()})
                 rollout.messages.append(_tool_message(call_id, result))
@@ -132,8 +134,8 @@ class AgentLoop:
     async def _generate(self, rollout: _Rollout, request_id: str, prompt: str, sampling: dict[str, Any],
                         turn: int) -> ParsedTurn:
         structured = self.config.turn_structured_outputs
-        request = GenerationRequest(request_id, {**sampling, "n": 1}, prompt=prompt,
-                                    structured_outputs=structured[min(turn, len(structured) - 1)] if structured else None)
+        turn_structured = structured[min(turn, len(structured) - 1)] if structured else None
+        request = GenerationRequest(request_id, {**sampling, "n": 1}, prompt=prompt, structured_outputs=turn_structured)
         try:
             result: GenerationResult = await self.replica.generate(request)
         except Exception as exc:
@@ -170,14 +172,15 @@ class AgentLoop:
 
 
 def _assistant_message(parsed: ParsedTurn, ids: list[str]) -> dict[str, Any]:
+    """OpenAI format; an unreadable call stays in `content` as written (its error still gets a tool message)."""
     message: dict[str, Any] = {"role": "assistant", "content": parsed.content}
-    if parsed.calls:
-        message["tool_calls"] = [
-            {"id": call_id, "type": "function", "function": {
-                "name": call.name or "invalid",
-                "arguments": call.raw if call.arguments is None else json.dumps(call.arguments, default=str)}}
-            for call_id, call in zip(ids, parsed.calls)
-        ]
+    calls = [
+        {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": (
+            json.dumps(call.arguments, default=str) if call.arguments is not None else call.arguments_text or "{}")}}
+        for call_id, call in zip(ids, parsed.calls, strict=True) if call.name
+    ]
+    if calls:
+        message["tool_calls"] = calls
     return message
 
 
@@ -200,9 +203,11 @@ async def run_rollouts(replica: Any, request: GenerationRequest) -> GenerationRe
 
 async def _toolbox(replica: Any, config: ToolUseGeneratorConfig) -> Toolbox:
     """One toolbox per tool config per replica, built once off the event loop (sandboxes take a while to start)."""
-    key = json.dumps([tool.model_dump(mode="json") for tool in config.tools], sort_keys=True) + f"/{config.tool_workers}"
+    tools = [tool.model_dump(mode="json") for tool in config.tools]
+    key = json.dumps({"tools": tools, "workers": config.tool_workers}, sort_keys=True)
     if key not in replica.toolboxes:
-        replica.toolboxes[key] = asyncio.ensure_future(asyncio.to_thread(build_toolbox, config.tools, config.tool_workers))
+        build = asyncio.to_thread(build_toolbox, config.tools, config.tool_workers)
+        replica.toolboxes[key] = asyncio.ensure_future(build)
     future = replica.toolboxes[key]
     try:
         return await asyncio.shield(future)

@@ -15,17 +15,17 @@ from foundry.verifiers.base import accept, reject
 
 def unanswered(messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> str | None:
     """The first tool call with no result, or whose error no later assistant turn saw; None when there is none."""
-    failed = {call.get("id") for call in calls if call.get("error") is not None}
     results = {m.get("tool_call_id"): i for i, m in enumerate(messages) if m.get("role") == "tool"}
     for message in messages:
         for call in message.get("tool_calls") or []:
-            position = results.get(call.get("id"))
-            name = (call.get("function") or {}).get("name")
-            if position is None:
-                return f"tool call {call.get('id')} ({name}) has no result"
-            later = any(m.get("role") == "assistant" for m in messages[position + 1:])
-            if call.get("id") in failed and not later:
-                return f"tool error in call {call.get('id')} ({name}) left unanswered"
+            if call.get("id") not in results:
+                return f"tool call {call.get('id')} ({(call.get('function') or {}).get('name')}) has no result"
+    for call in calls:  # the trace's records include unreadable calls, which have no `tool_calls` entry
+        position = results.get(call.get("id"))
+        if call.get("error") is not None and position is not None and not any(
+            m.get("role") == "assistant" for m in messages[position + 1 :]
+        ):
+            return f"tool error in call {call.get('id')} ({call.get('name')}) left unanswered"
     return None
 
 

@@ -53,18 +53,23 @@ class FakeReplica:
     def __init__(self, turns, max_model_len=None, delay=0.0, finish="stop"):
         self.turns, self.delay, self.finish = turns, delay, finish
         self.requests: list[GenerationRequest] = []
+        self.active = self.peak = 0
         self.toolboxes: dict = {}
         self.tokenizer = SimpleNamespace(encode=lambda text, add_special_tokens=False: text.split())
         self.engine = SimpleNamespace(model_config=SimpleNamespace(max_model_len=max_model_len))
 
     def render(self, request):
-        lines = [f"{m['role']}: {m.get('content') or ''} {json.dumps(m.get('tool_calls') or '')}" for m in request.messages]
+        lines = [f"{m['role']}: {m.get('content') or ''} {json.dumps(m.get('tool_calls') or '')}"
+                 for m in request.messages]
         return "\n".join(lines) + "\nassistant:"
 
     async def generate(self, request):
         assert request.rollout is None and request.sampling["n"] == 1
         self.requests.append(request)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
         await asyncio.sleep(self.delay)
+        self.active -= 1
         text = self.turns[min(len(self.requests) - 1, len(self.turns) - 1)]
         if isinstance(text, Exception):
             raise text
@@ -122,8 +127,10 @@ def test_malformed_and_unknown_calls_are_fed_back_and_counted():
     assert trace["stop_reason"] == "final_answer" and trace["invalid_tool_calls"] == 3 == trace["tool_errors"]
     errors = [m["content"] for m in done.messages if m["role"] == "tool"]
     assert "invalid JSON" in errors[0] and "unknown tool 'nope'" in errors[1] and "expr" in errors[2]
-    bad = done.messages[1]["tool_calls"][0]["function"]
-    assert bad == {"name": "invalid", "arguments": '{"name": "calc", "arguments":'}
+    assert done.messages[1] == {"role": "assistant", "content": turns[0]}  # unreadable: kept as written
+    assert done.messages[2]["tool_call_id"] == "call_0_0" and done.messages[3]["tool_calls"][0]["function"] == {
+        "name": "nope", "arguments": '{"expr": "1"}'}
+    assert done.messages[5]["tool_calls"][0]["function"]["arguments"] == '{"expr": 7}'
     assert "invalid JSON" in replica.requests[1].prompt  # the model saw its error
 
 
@@ -182,7 +189,7 @@ def test_run_rollouts_runs_n_concurrently_and_caches_the_toolbox(monkeypatch):
     asyncio.run(run_rollouts(replica, request))
     assert len(result.completions) == 3 and built == [1]
     assert {c.trace["stop_reason"] for c in result.completions} <= {"final_answer", "max_turns"}
-    assert result.replica == "fake-0" and result.seconds < 0.05 * 6  # the three rollouts overlapped
+    assert result.replica == "fake-0" and replica.peak == 3  # the three rollouts were in the engine together
     assert {r.request_id.rsplit("-t", 1)[0] for r in replica.requests} == {"task-1-r0", "task-1-r1", "task-1-r2"}
 
 
@@ -222,3 +229,6 @@ def test_config_kind_selects_the_generator():
         CampaignConfig.model_validate({**base, "verifiers": [{"kind": "trace"}]})
     with pytest.raises(ValueError, match="unique"):
         ToolUseGeneratorConfig(tools=[{"kind": "python"}, {"kind": "python"}])
+    with pytest.raises(ValueError, match="request_timeout_seconds"):  # the watchdog must not take rollouts for hangs
+        CampaignConfig.model_validate({**base, "generator": {"kind": "tool_use", "tools": [{"kind": "python"}],
+                                                             "max_wall_seconds": 900}})

@@ -28,9 +28,13 @@ HERMES_CASES = [
      [("a", {}, None), ("b", {}, None)]),
     ('<tool_call>{"name": "a", "arguments": "{\\"x\\": 1}"}</tool_call>', "", [("a", {"x": 1}, None)]),
     ("The answer is \\boxed{4}.", "The answer is \\boxed{4}.", []),
-    ('<tool_call>{"name": "python", "arguments": </tool_call>', "", [(None, None, "invalid JSON")]),
-    ('<tool_call>{"name": "python", "arguments": {"code": "1"', "", [(None, None, "unclosed")]),
-    ('<tool_call>["python"]</tool_call>', "", [(None, None, "string `name`")]),
+    # unreadable calls stay in the content, as written
+    ('<tool_call>{"name": "python", "arguments": </tool_call>',
+     '<tool_call>{"name": "python", "arguments": </tool_call>', [(None, None, "invalid JSON")]),
+    ('I will call.<tool_call>{"name": "python", "arguments": {"code": "1"',
+     'I will call.<tool_call>{"name": "python", "arguments": {"code": "1"', [(None, None, "unclosed")]),
+    ('<tool_call>["python"]</tool_call> and <tool_call>{"name": "a"}</tool_call>',
+     '<tool_call>["python"]</tool_call> and', [(None, None, "string `name`"), ("a", {}, None)]),
     ('<tool_call>{"name": "python", "arguments": [1]}</tool_call>', "", [("python", None, "must be a JSON object")]),
     ('<tool_call>{"name": "f", "arguments": "{bad"}</tool_call>', "", [("f", None, "not valid JSON")]),
 ]
@@ -41,7 +45,7 @@ def test_hermes_parser(text, content, calls):
     turn = parse_hermes(text)
     assert turn.content == content
     assert len(turn.calls) == len(calls)
-    for call, (name, arguments, error) in zip(turn.calls, calls):
+    for call, (name, arguments, error) in zip(turn.calls, calls, strict=True):
         assert (call.name, call.arguments) == (name, arguments)
         assert (call.error is None) if error is None else (error in call.error)
 
@@ -62,7 +66,7 @@ JSON_CASES = [
 def test_json_parser(text, calls):
     turn = parse_json(text)
     assert [(c.name, c.arguments) for c in turn.calls] == [(n, a) for n, a, _ in calls]
-    for call, (_, _, error) in zip(turn.calls, calls):
+    for call, (_, _, error) in zip(turn.calls, calls, strict=True):
         assert (call.error is None) if error is None else (error in call.error)
     if not calls:
         assert turn.content == text
@@ -159,7 +163,7 @@ def test_toolbox_turns_every_failure_into_an_error_result():
     box = Toolbox([SlowTool()], workers=2)
     try:
         bad_json = _run(box, ParsedCall(None, None, "{", "invalid JSON"))
-        assert not bad_json.valid and bad_json.content.startswith("Error: could not read")
+        assert not bad_json.valid and bad_json.content.startswith("Error: unreadable tool call")
         unknown = _run(box, ParsedCall("nope", {}, "{}"))
         assert not unknown.valid and "unknown tool 'nope'" in unknown.content and "slow" in unknown.content
         schema = _run(box, ParsedCall("slow", {"seconds": "soon", "extra": 1}, "{}"))

@@ -17,12 +17,18 @@ from foundry.generators.tools.function import load_object
 
 @dataclass(frozen=True)
 class ParsedCall:
-    """One call as written: `arguments` is None and `error` says why when it could not be read."""
+    """One call as written: `arguments` is None and `error` says why when it could not be used.
+
+    `name` None means unreadable (not even JSON naming a tool): the parser leaves its text in the turn's content, so
+    the stored conversation shows what the model wrote.
+    """
 
     name: str | None
     arguments: dict[str, Any] | None
     raw: str
     error: str | None = None
+    arguments_text: str | None = None
+    """The arguments as written (JSON text), kept for a named call whose arguments were unusable."""
 
 
 @dataclass(frozen=True)
@@ -44,15 +50,16 @@ def call_from_object(value: Any, raw: str) -> ParsedCall:
     if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]:
         return ParsedCall(None, None, raw, "a tool call must be a JSON object with a string `name`")
     arguments = value.get("arguments", value.get("parameters", {}))
+    written = arguments if isinstance(arguments, str) else json.dumps(arguments)
     if isinstance(arguments, str):  # OpenAI's format carries arguments as JSON text
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
-            return ParsedCall(value["name"], None, raw, f"arguments are not valid JSON ({exc.msg})")
+            return ParsedCall(value["name"], None, raw, f"arguments are not valid JSON ({exc.msg})", written)
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):
-        return ParsedCall(value["name"], None, raw, "`arguments` must be a JSON object")
+        return ParsedCall(value["name"], None, raw, "`arguments` must be a JSON object", written)
     return ParsedCall(value["name"], arguments, raw)
 
 
@@ -65,15 +72,19 @@ def _loads(raw: str) -> tuple[Any, str | None]:
 
 def parse_hermes(text: str) -> ParsedTurn:
     """`<tool_call>{"name": ..., "arguments": {...}}</tool_call>` blocks; an unclosed last block is malformed."""
-    calls = []
+    calls, content, end = [], [], 0
     for match in _HERMES.finditer(text):
         raw = match.group(1).strip()
         if not match.group(2):
-            calls.append(ParsedCall(None, None, raw, "unclosed <tool_call> (no </tool_call>)"))
-            continue
-        value, error = _loads(raw)
-        calls.append(ParsedCall(None, None, raw, error) if error else call_from_object(value, raw))
-    return ParsedTurn(_HERMES.sub("", text).strip(), calls)
+            call = ParsedCall(None, None, raw, "unclosed <tool_call> (no </tool_call>)")
+        else:
+            value, error = _loads(raw)
+            call = ParsedCall(None, None, raw, error) if error else call_from_object(value, raw)
+        calls.append(call)
+        content.append(text[end : match.start()] if call.name else text[end : match.end()])
+        end = match.end()
+    content.append(text[end:])
+    return ParsedTurn("".join(content).strip(), calls)
 
 
 def parse_json(text: str) -> ParsedTurn:
@@ -88,7 +99,7 @@ def parse_json(text: str) -> ParsedTurn:
         return ParsedTurn(text.strip())
     value, error = _loads(body)
     if error:
-        return ParsedTurn("", [ParsedCall(None, None, body, error)])
+        return ParsedTurn(text.strip(), [ParsedCall(None, None, body, error)])
     if isinstance(value, dict) and isinstance(value.get("tool_calls"), list):
         value = value["tool_calls"]
     if isinstance(value, dict) and not ("name" in value or "function" in value):

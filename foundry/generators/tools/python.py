@@ -47,7 +47,8 @@ class PythonTool:
         self.grace_seconds = 10.0  # the sandbox kills at timeout_seconds; this only guards a wedged sandbox
         self.max_output_chars = config.max_output_chars
         limits = SandboxLimits(cpu_seconds=config.cpu_seconds, memory_mb=config.memory_mb,
-                               wall_seconds=config.timeout_seconds, max_output_bytes=max(4096, 4 * config.max_output_chars))
+                               wall_seconds=config.timeout_seconds,
+                               max_output_bytes=max(4096, 4 * config.max_output_chars))
         self.sandbox = Sandbox(limits, mode=config.sandbox, workers=workers)
 
     def run(self, arguments: PythonArguments, state: dict[str, Any]) -> ToolOutput:
@@ -55,17 +56,17 @@ class PythonTool:
         result = self.sandbox.run(replay_program(cells, arguments.code), timeout=self.timeout_seconds)
         if result.ok and self.config.stateful:
             cells.append(arguments.code)
-        return _output(result)
+        return _output(result, self.timeout_seconds)
 
     def close(self) -> None:
         self.sandbox.close()
 
 
-def _output(result: ExecResult) -> ToolOutput:
+def _output(result: ExecResult, timeout: float) -> ToolOutput:
     text = result.stdout + (("\n" if result.stdout and not result.stdout.endswith("\n") else "") + result.stderr
                             if result.stderr else "")
     if result.timed_out:
-        return ToolOutput(text + f"\nError: timed out ({result.killed_reason})", error="timeout", timed_out=True)
+        return ToolOutput(f"{text}\nError: timed out after {timeout:g} s", error="timeout", timed_out=True)
     if result.killed_reason:
         return ToolOutput(text + f"\nError: {result.killed_reason}", error=result.killed_reason)
     if result.exit_code != 0:

@@ -37,7 +37,8 @@ class BM25:
             for term in freq:
                 self.postings[term].append(index)
         n = len(documents)
-        self.idf = {term: math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5)) for term, docs in self.postings.items()}
+        self.idf = {term: math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+                    for term, docs in self.postings.items()}
 
     def top(self, query: str, k: int) -> list[tuple[int, float]]:
         scores: dict[int, float] = defaultdict(float)

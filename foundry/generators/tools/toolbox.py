@@ -51,7 +51,7 @@ class Toolbox:
     async def execute(self, call: ParsedCall, state: dict[str, Any]) -> ToolResult:
         """Run one call for the rollout that owns `state`; never raises (cancellation aside)."""
         if call.error:
-            return self._refuse(call.name, f"could not read the tool call: {call.error}")
+            return self._refuse(call.name, f"unreadable tool call: {call.error}")
         tool = self.tools.get(call.name or "")
         if tool is None:
             return self._refuse(call.name, f"unknown tool {call.name!r}; the tools are {', '.join(self.tools)}")
@@ -64,7 +64,7 @@ class Toolbox:
         try:
             output = await asyncio.wait_for(loop.run_in_executor(self.executor, tool.run, arguments, state),
                                             tool.timeout_seconds + tool.grace_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # The thread cannot be killed; it finishes in the background. The model hears about it now.
             output = ToolOutput(f"Error: no result within {tool.timeout_seconds:g} s", "timeout", timed_out=True)
         except Exception as exc:  # the tool's own failure is something the model can read and react to
