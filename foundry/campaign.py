@@ -21,7 +21,7 @@ from foundry.config import CampaignConfig
 from foundry.generators.reasoning import PromptError, ReasoningGenerator
 from foundry.sources import SourceReport, check_source, load_tasks
 from foundry.storage.manifest import COMMITS, MANIFEST, read_manifest
-from foundry.storage.shards import ShardWriter
+from foundry.storage.shards import ShardWriter, row_provenance
 from foundry.storage.uri import open_store
 from foundry.types import Sample, Task, sample_id
 
@@ -129,6 +129,7 @@ class Campaign:
         try:
             self.nodes = pool.nodes() + verifiers.nodes()
             self.provenance = self._provenance(verifiers.versions())
+            self.row_provenance = row_provenance(self.provenance)
             self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
                                  flush_seconds=out.flush_seconds, keep_rejected=out.keep_rejected)
@@ -214,7 +215,11 @@ class Campaign:
                     for i, completion in enumerate(result.completions)
                 ]
                 verdicts = await verifiers.verify(batch, config.cluster.verify_timeout_seconds)
-                samples += [s.model_copy(update={"verdicts": v, "accepted": ok}) for s, (v, ok) in zip(batch, verdicts)]
+                # provenance after verification: verifiers do not read it, so it does not travel to them
+                stamp = {**self.row_provenance, "replica": result.replica,
+                         "created_at": datetime.now(timezone.utc).isoformat()}
+                samples += [s.model_copy(update={"verdicts": v, "accepted": ok, "provenance": stamp})
+                            for s, (v, ok) in zip(batch, verdicts)]
         except PromptError as exc:
             self.stats.tasks_failed += 1
             self.stats.failures.append(str(exc))
@@ -228,10 +233,7 @@ class Campaign:
 
     def _sample(self, task: Task, result: Any, completion: Any, index: int) -> Sample:
         sid = sample_id(self.config.name, task.id, index)
-        sample = self.generator.sample(task, result, completion, sid, index)
-        sample.provenance = {**self.provenance, "replica": result.replica,
-                             "created_at": datetime.now(timezone.utc).isoformat()}
-        return sample
+        return self.generator.sample(task, result, completion, sid, index)
 
     def _provenance(self, verifier_versions: list[dict[str, str]]) -> dict[str, Any]:
         return {

@@ -75,16 +75,24 @@ def run(
 ) -> None:
     """Run a campaign: generate, verify, write shards and a manifest."""
     from foundry.campaign import Campaign, OutputExists
+    from foundry.cluster.metrics import CampaignMetrics
     from foundry.cluster.progress import LiveProgress
     from foundry.report import render_report
-    from foundry.sources import SourceError
+    from foundry.sources import SourceError, count_rows
 
     campaign = _load(config, set_)
     logging.basicConfig(level=logging.WARNING)
-    progress = LiveProgress(campaign, quiet=quiet, console=err)
+    total = count_rows(campaign.source)
+    progress = LiveProgress(campaign, quiet=quiet, console=err, total=total)
+    metrics = CampaignMetrics(campaign.name, total)
+
+    def on_progress(stats) -> None:
+        progress.update(stats)
+        metrics.update(stats)
+
     try:
         with progress:
-            manifest = Campaign(campaign, resume=resume, address=address, on_progress=progress.update).run()
+            manifest = Campaign(campaign, resume=resume, address=address, on_progress=on_progress).run()
     except (OutputExists, SourceError) as exc:
         bad_input([str(exc)])
     except KeyboardInterrupt:

@@ -490,6 +490,9 @@ class CampaignConfig(Strict):
             raise ValueError("stop_after_accepted needs max_samples_per_task (the most samples to try per task)")
         if any(v.kind == "trace" for v in self.verifiers) and self.generator.kind != "tool_use":
             raise ValueError("the trace verifier checks tool-use rollouts: it needs generator.kind tool_use")
+        if self.generator.kind == "tool_use" and self.generator.max_wall_seconds >= self.cluster.request_timeout_seconds:
+            # The watchdog would take a replica whose rollouts are all still within their budget for a hung one.
+            raise ValueError("generator.max_wall_seconds must be below cluster.request_timeout_seconds")
         return self
 
     @property

@@ -8,7 +8,12 @@ from rich.table import Table
 
 
 def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> dict[str, Any]:
-    """Totals over every run recorded in the manifest (a resumed campaign has several)."""
+    """Totals over every run recorded in the manifest (a resumed campaign has several).
+
+    The price defaults to the campaign's `cluster.price_per_gpu_hour`, as recorded in the manifest's config.
+    """
+    if price_per_gpu_hour is None:
+        price_per_gpu_hour = ((manifest.get("config") or {}).get("cluster") or {}).get("price_per_gpu_hour")
     runs = manifest.get("runs", [])
     wall = sum(r["wall_seconds"] for r in runs)
     gpu_seconds = sum(r["wall_seconds"] * r["replicas"] * r["gpus_per_replica"] for r in runs)

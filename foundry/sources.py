@@ -142,3 +142,23 @@ def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iter
         seen.add(task.id)
         report.tasks += 1
         yield task
+
+
+def count_rows(config: SourceConfig) -> int | None:
+    """Rows the source will yield at most (for progress and ETA), when cheap to know: a local JSONL file's
+    non-blank lines, a parquet file's metadata, or `limit`; None when unknown (a hub dataset without a limit)."""
+    fmt, path = _format(config), Path(config.path)
+    count = None
+    try:
+        if fmt == "jsonl" and path.is_file():
+            with open(path, "rb") as handle:
+                count = sum(1 for line in handle if line.strip())
+        elif fmt == "parquet" and path.is_file():
+            import pyarrow.parquet as pq
+
+            count = pq.ParquetFile(path).metadata.num_rows
+    except OSError:
+        count = None
+    if config.limit is not None:
+        return config.limit if count is None else min(count, config.limit)
+    return count

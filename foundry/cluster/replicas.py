@@ -23,6 +23,10 @@ class ReplicaFailure(RuntimeError):
     """Replicas kept dying or hanging past the restart budget."""
 
 
+class RequestFailed(RuntimeError):
+    """The engine refused or failed one request (the replica itself is fine)."""
+
+
 @dataclass(eq=False)
 class _Replica:
     """One replica actor and what the watchdog needs to know about it."""
@@ -33,6 +37,13 @@ class _Replica:
     """Last time a request finished, or work began after an idle spell: the no-progress clock."""
     ready: bool = False
     """The engine has loaded (constructor done); hang checks wait for it, loading is not hanging."""
+    outbox: list[tuple[GenerationRequest, asyncio.Future]] = field(default_factory=list)
+    """Requests of this event-loop tick, sent together by one `submit` call."""
+    waiting: dict[str, asyncio.Future] = field(default_factory=dict)
+    """Submitted requests by id, resolved by the collector."""
+    acks: list[str] = field(default_factory=list)
+    collector: asyncio.Task | None = None
+    collect_ref: Any = None
 
 
 class ReplicaPool:
@@ -42,6 +53,9 @@ class ReplicaPool:
     longer than `health_timeout`, or when it has requests in flight and finished none of them for
     `request_timeout` seconds. Replacing kills the old actor, so its in-flight requests fail and are sent again:
     sample ids are deterministic, so a re-sent request cannot produce a duplicate.
+
+    Requests travel in batches (`placement.Mailbox`): the requests of one event-loop tick go to a replica in one
+    `submit` call, and one outstanding `collect` call per replica brings back whatever has finished.
     """
 
     def __init__(
@@ -98,14 +112,60 @@ class ReplicaPool:
                     slot.progress = time.monotonic()
                 slot.load += 1
                 try:
-                    result = await slot.actor.generate.remote(request)
-                    slot.progress = time.monotonic()
-                    return result
+                    return await self._send(slot, request)
                 except _DEAD as exc:
                     self._replace(index, slot, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
                     self.requests_retried += 1
                 finally:
                     slot.load -= 1
+
+    def _send(self, slot: _Replica, request: GenerationRequest) -> asyncio.Future:
+        future = self._loop.create_future()
+        slot.outbox.append((request, future))
+        if len(slot.outbox) == 1:
+            self._loop.call_soon(self._flush, slot)
+        return future
+
+    def _flush(self, slot: _Replica) -> None:
+        batch, slot.outbox = slot.outbox, []
+        for request, future in batch:
+            slot.waiting[request.request_id] = future
+        self._spawn(self._submit(slot, slot.actor.submit.remote([request for request, _ in batch])))
+        if slot.collector is None or slot.collector.done():
+            slot.collector = self._spawn(self._collect(slot))
+
+    async def _submit(self, slot: _Replica, ref: Any) -> None:
+        try:
+            await ref
+        except Exception as exc:  # a dead actor, or requests that could not be sent: their callers decide
+            self._fail_waiting(slot, exc)
+
+    async def _collect(self, slot: _Replica) -> None:
+        """Resolve this replica's requests as they finish; a dead replica fails them all (callers re-send)."""
+        while slot.waiting:
+            slot.collect_ref = slot.actor.collect.remote(slot.acks)
+            try:
+                finished = await slot.collect_ref
+            except Exception as exc:
+                self._fail_waiting(slot, exc)
+                return
+            slot.progress = time.monotonic()
+            slot.acks = [request_id for request_id, _, _ in finished]
+            for request_id, result, error in finished:
+                future = slot.waiting.pop(request_id, None)
+                if future is None or future.done():
+                    continue  # delivered before (to a collect whose caller went away) and acknowledged now
+                if error is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(RequestFailed(f"request {request_id}: {error}"))
+
+    @staticmethod
+    def _fail_waiting(slot: _Replica, exc: BaseException) -> None:
+        waiting, slot.waiting = slot.waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(exc)
 
     def _bind_loop(self) -> None:
         """Per-event-loop state: a pool outlives `asyncio.run` calls (tests and benchmarks reuse one)."""
@@ -115,15 +175,23 @@ class ReplicaPool:
         self._loop = loop
         self._capacity = asyncio.Semaphore(len(self.slots) * self.max_in_flight)
         self._background = set()
+        for slot in self.slots:
+            if slot.collect_ref is not None:
+                try:
+                    ray.cancel(slot.collect_ref)  # a collect left waiting by the previous loop; results stay unacked
+                except Exception:
+                    pass
+            slot.outbox, slot.waiting, slot.collector, slot.collect_ref = [], {}, None, None
         self._spawn(self._watch())
         for index, slot in enumerate(self.slots):
             if not slot.ready:
                 self._spawn(self._await_ready(index, slot))
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def _replace(self, index: int, old: _Replica, reason: str) -> None:
         """Kill `old` (its in-flight requests fail and are re-sent) and start a fresh replica in its place."""

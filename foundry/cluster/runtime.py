@@ -7,8 +7,10 @@ wraps them in Ray actors, so the same stages run locally, on a cluster, or in un
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import time
 from typing import Any
 
 import ray
@@ -73,6 +75,31 @@ class VerifierWorker:
         return {"role": "verifier", **here()}
 
 
+MERGED_CALL_SECONDS = 0.05
+"""Merged verification calls aim at this duration: big enough to amortize Ray's per-call cost, small enough that a
+slow verifier (code tests) still sends one task per call."""
+MAX_MERGED_SAMPLES = 1024
+
+
+@dataclasses.dataclass
+class _Check:
+    samples: list[Sample]
+    future: asyncio.Future
+    timeout: float
+    alone: bool = False
+    """Not merged with other tasks' samples (set after a merged call timed out)."""
+
+
+def _resolve(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    if not future.done():  # its task may have been cancelled meanwhile (the run is failing)
+        future.set_exception(error) if error is not None else future.set_result(result)
+
+
+def _timed_out(timeout: float) -> tuple[list[Verdict], bool]:
+    reason = f"verification exceeded {timeout:.0f}s"
+    return [Verdict(verifier="timeout", passed=False, score=0.0, reason=reason)], False
+
+
 class VerifierPool:
     """A fixed pool of verifier actors; `verify` waits for a free one, which is the backpressure on generation."""
 
@@ -81,28 +108,66 @@ class VerifierPool:
         self._body = campaign.model_dump_json()
         self._judges = judges or {}
         self.workers = [self._actor_class.remote(self._body, self._judges) for _ in range(size)]
-        self.idle: asyncio.Queue | None = None
+        self.idle: list[Any] = []
+        self._pending: list[_Check] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._seconds_per_sample = 0.0  # moving average, sizes merged calls
+        self._calls: set[asyncio.Task] = set()
 
     async def verify(self, samples: list[Sample], timeout: float) -> list[tuple[list[Verdict], bool]]:
-        if self.idle is None:
-            self.idle = asyncio.Queue()
-            for worker in self.workers:
-                self.idle.put_nowait(worker)
-        worker = await self.idle.get()
+        """Verify one task's samples. While every worker is busy, the checks of many tasks wait and then go out
+        as one actor call (sized to take about `MERGED_CALL_SECONDS`): Ray's per-call cost is paid per batch."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self.idle, self._pending = loop, list(self.workers), []
+        check = _Check(samples, loop.create_future(), timeout)
+        self._pending.append(check)
+        self._dispatch()
+        return await check.future
+
+    def _dispatch(self) -> None:
+        while self._pending and self.idle:
+            worker, batch = self.idle.pop(), [self._pending.pop(0)]
+            limit = MERGED_CALL_SECONDS / self._seconds_per_sample if self._seconds_per_sample else 64
+            size = len(batch[0].samples)
+            while not batch[0].alone and self._pending and not self._pending[0].alone and \
+                    size + len(self._pending[0].samples) <= min(limit, MAX_MERGED_SAMPLES):
+                size += len(self._pending[0].samples)
+                batch.append(self._pending.pop(0))
+            task = asyncio.ensure_future(self._call(worker, batch))
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
+
+    async def _call(self, worker: Any, batch: list[_Check]) -> None:
+        samples = [sample for check in batch for sample in check.samples]
+        started = time.perf_counter()
         try:
-            return await asyncio.wait_for(worker.verify.remote(samples), timeout)
+            results = await asyncio.wait_for(worker.verify.remote(samples), batch[0].timeout)
         except asyncio.TimeoutError:
-            # A runaway check (a parser stuck in sympy, say): replace the worker, reject the batch.
+            # A runaway check (a parser stuck in sympy, say): replace the worker; alone, the task's samples are
+            # rejected; merged with others, every task is checked again alone to find the runaway.
             ray.kill(worker)
             self.workers.remove(worker)
             worker = self._actor_class.remote(self._body, self._judges)
             self.workers.append(worker)
-            return [(
-                [Verdict(verifier="timeout", passed=False, score=0.0, reason=f"verification exceeded {timeout:.0f}s")],
-                False,
-            ) for _ in samples]
+            if len(batch) == 1:
+                _resolve(batch[0].future, [_timed_out(batch[0].timeout) for _ in batch[0].samples])
+            else:
+                self._pending[:0] = [dataclasses.replace(check, alone=True) for check in batch]
+        except Exception as exc:
+            for check in batch:
+                _resolve(check.future, error=exc)
+        else:
+            seconds = (time.perf_counter() - started) / max(len(samples), 1)
+            self._seconds_per_sample = 0.8 * self._seconds_per_sample + 0.2 * seconds if self._seconds_per_sample \
+                else seconds
+            start = 0
+            for check in batch:
+                _resolve(check.future, results[start:start + len(check.samples)])
+                start += len(check.samples)
         finally:
-            self.idle.put_nowait(worker)
+            self.idle.append(worker)
+            self._dispatch()
 
     def versions(self) -> list[dict[str, Any]]:
         return ray.get(self.workers[0].versions.remote())

@@ -11,7 +11,7 @@ import time
 import pytest
 import ray
 
-from foundry.cluster.placement import ExitOnEngineDeath
+from foundry.cluster.placement import ExitOnEngineDeath, Mailbox
 from foundry.cluster.replicas import ReplicaFailure, ReplicaPool
 from foundry.generators.engine import GenerationRequest, GenerationResult
 from foundry.types import Completion
@@ -24,7 +24,7 @@ class EngineDeadError(Exception):
     """Stands in for vllm.v1.engine.exceptions.EngineDeadError (matched by name, as vLLM's is)."""
 
 
-class FakeEngine:
+class FakeEngine(Mailbox):
     """GeneratorReplica's interface without vLLM. `mode`: `ok`, `hang` (generate and health never answer after
     `after` requests), `stall` (generate never answers, health does), `dead` (the engine dies after `after`)."""
 

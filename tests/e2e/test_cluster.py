@@ -1,0 +1,133 @@
+"""`foundry submit` to a real two-node Ray cluster on loopback: the replica on the GPU node, verifiers on the other.
+
+The head declares one (fake) GPU and one CPU, the worker two CPUs and no GPU. Because the cluster has GPUs, the
+replica asks for one in its placement group and must land on the head; that uses the head's only CPU, so the
+verifier actors must land on the worker. The campaign is the CPU smoke campaign on the real vLLM CPU engine.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from fixtures.engine import campaign_yaml
+from fixtures.ray_cluster import LocalRayCluster
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = LocalRayCluster()
+    try:
+        nodes.add_head(num_cpus=1, num_gpus=1)
+        nodes.add_worker(num_cpus=2)
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+def foundry(cluster: LocalRayCluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "foundry", *args], capture_output=True, text=True,
+                          env=cluster.env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def submitted(cluster, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cluster")
+    config = campaign_yaml(tmp)
+    result = foundry(cluster, "submit", str(config), "--address", cluster.dashboard_url, "--wait",
+                     "--set", "cluster.verifier_workers=2", "--set", "cluster.price_per_gpu_hour=3.6", timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:] + cluster.logs()
+    return result, tmp / "out"
+
+
+def test_submitted_campaign_runs_to_completion(submitted):
+    result, out = submitted
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["campaign"] == "cpu-smoke" and manifest["tasks_completed"] == 16
+    assert manifest["accepted"] > 0 and manifest["rejected"] > 0
+    job_id = result.stdout.strip().splitlines()[0]
+    assert job_id.startswith("foundry-cpu-smoke-")
+    assert "SUCCEEDED" in result.stderr and "accepted" in result.stderr  # the followed log holds the report
+    assert "cost per accepted" in result.stderr
+
+
+def test_work_ran_on_two_nodes_replica_on_the_gpu_node(submitted, cluster):
+    _, out = submitted
+    nodes = json.loads((out / "manifest.json").read_text())["runs"][-1]["nodes"]
+    replicas = [n for n in nodes if n["role"] == "replica"]
+    verifiers = [n for n in nodes if n["role"] == "verifier"]
+    assert len(replicas) == 1 and len(verifiers) == 2
+    gpu_nodes = {n["node_id"] for n in cluster.alive_nodes() if n["resources_total"].get("GPU")}
+    assert replicas[0]["node_id"] in gpu_nodes and replicas[0]["gpus"] == ["0"]
+    assert {v["node_id"] for v in verifiers}.isdisjoint(gpu_nodes)  # CPU work on the CPU-only node
+    assert len({n["node_id"] for n in nodes}) == 2
+
+
+def test_jobs_list_status_logs(submitted, cluster):
+    result, _ = submitted
+    job_id = result.stdout.strip().splitlines()[0]
+    listed = foundry(cluster, "jobs", "list", "--address", cluster.dashboard_url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    mine = [j for j in json.loads(listed.stdout) if j["id"] == job_id]
+    assert mine and mine[0]["status"] == "SUCCEEDED" and mine[0]["campaign"] == "cpu-smoke"
+    status = foundry(cluster, "jobs", "status", job_id, "--address", cluster.dashboard_url)
+    assert status.returncode == 0 and "SUCCEEDED" in status.stdout
+    logs = foundry(cluster, "jobs", "logs", job_id, "--address", cluster.dashboard_url)
+    assert logs.returncode == 0 and "accepted" in logs.stdout
+    followed = foundry(cluster, "jobs", "logs", job_id, "--follow", "--address", cluster.dashboard_url)
+    assert followed.returncode == 0 and "accepted" in followed.stdout  # an ended job: follow prints and returns
+    unknown = foundry(cluster, "jobs", "status", "no-such-job", "--address", cluster.dashboard_url)
+    assert unknown.returncode == 2 and "no job 'no-such-job'" in unknown.stderr
+
+
+def test_report_adds_up_against_the_shards(submitted, cluster):
+    _, out = submitted
+    report = foundry(cluster, "report", str(out), "--json")
+    assert report.returncode == 0, report.stderr
+    figures = json.loads(report.stdout)
+    manifest = json.loads((out / "manifest.json").read_text())
+    rows = [r for f in sorted(glob.glob(str(out / "data" / "*.parquet"))) for r in pq.read_table(f).to_pylist()]
+    run = manifest["runs"][-1]
+    assert figures["samples"] == len(rows) == run["samples"] == figures["accepted"] + figures["rejected"]
+    assert figures["accepted"] == sum(r["accepted"] for r in rows) == run["accepted"]
+    assert figures["generated_tokens"] == sum(r["completion_tokens"] for r in rows)
+    for name, counts in figures["verifiers"].items():
+        verdicts = [v for r in rows for v in r["verdicts"] if v["verifier"] == name]
+        assert counts["passed"] == sum(v["passed"] for v in verdicts)
+        assert counts["failed"] == sum(not v["passed"] for v in verdicts)
+    # one replica holding one GPU for the whole run
+    assert run["replicas"] == 1 and run["gpus_per_replica"] == 1
+    assert figures["gpu_seconds"] == pytest.approx(run["wall_seconds"], abs=0.01)
+    assert figures["gpu_seconds_per_accepted"] == pytest.approx(figures["gpu_seconds"] / figures["accepted"], rel=1e-3)
+    # the configured price turns GPU-seconds into money: 3.6 per GPU-hour is 0.001 per GPU-second
+    assert figures["cost"] == pytest.approx(run["wall_seconds"] * 0.001, abs=1e-3)
+    assert figures["cost_per_accepted"] == pytest.approx(figures["cost"] / figures["accepted"], rel=1e-2)
+
+
+def test_failed_job_is_a_one_line_failure(cluster, tmp_path):
+    config = campaign_yaml(tmp_path)
+    result = foundry(cluster, "submit", str(config), "--address", cluster.dashboard_url, "--wait", "--quiet",
+                     "--set", "source.path=missing.jsonl", timeout=300)
+    assert result.returncode == 1
+    assert "FAILED" in result.stderr.splitlines()[-1]
+
+
+def test_stop_a_running_job(submitted, cluster, tmp_path):
+    started = foundry(cluster, "submit", str(campaign_yaml(tmp_path)), "--address", cluster.dashboard_url)
+    assert started.returncode == 0, started.stderr
+    job_id = started.stdout.strip()
+    stopped = foundry(cluster, "jobs", "stop", job_id, "--wait", "--address", cluster.dashboard_url, timeout=120)
+    assert stopped.returncode == 0 and stopped.stdout.split() == [job_id, "STOPPED"]
+    status = foundry(cluster, "jobs", "status", job_id, "--address", cluster.dashboard_url)
+    assert "STOPPED" in status.stdout
+
+
+def test_unreachable_cluster_is_a_one_line_failure(cluster, tmp_path):
+    result = foundry(cluster, "submit", str(campaign_yaml(tmp_path)), "--address", "http://127.0.0.1:9")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "cannot reach" in result.stderr

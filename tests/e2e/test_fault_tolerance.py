@@ -1,0 +1,97 @@
+"""A real vLLM replica killed, or frozen, in the middle of a campaign: it is replaced, its requests re-sent, nothing
+is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import ray
+from fixtures.engine import campaign_yaml
+
+from foundry.campaign import Campaign
+from foundry.cluster.runtime import replica_pool
+from foundry.config import load_config
+from foundry.types import sample_id
+
+pytestmark = pytest.mark.e2e
+
+
+def bigger_source(tmp_path: Path, copies: int = 4) -> None:
+    """The smoke tasks four times over (new ids), so the run is still going when the replica dies."""
+    source = tmp_path / "data" / "smoke.jsonl"
+    rows = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+    source.write_text("".join(json.dumps({**row, "id": f"{row['id']}-{k}"}) + "\n" for k in range(copies)
+                              for row in rows))
+
+
+def test_killed_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
+    # A fixed budget (2 samples per task, one request each) makes the expected ids exact. Four requests in flight
+    # at most, so after five tasks most of the campaign is still ahead. Half a CPU fits beside the shared engine.
+    path = campaign_yaml(tmp_path, stop_after_accepted=None, max_samples_per_task=None,
+                         cluster__max_in_flight_per_replica=4, cluster__replica_num_cpus=0.5)
+    bigger_source(tmp_path)
+    config = load_config(path)
+    pool = replica_pool(config)
+    pool.nodes()
+    first = pool.replicas[0]
+    killed = threading.Event()
+
+    def kill_after_five(stats):
+        if stats.tasks_done == 5 and not killed.is_set():
+            killed.set()
+            threading.Thread(target=ray.kill, args=(first,)).start()  # as an operator or the OOM killer would
+
+    try:
+        manifest = Campaign(config, replicas=pool, on_progress=kill_after_five).run()
+    finally:
+        pool.shutdown()
+    run = manifest["runs"][-1]
+    assert killed.is_set() and run["replica_restarts"] == 1 and pool.replicas[0] is not first
+    assert_complete(manifest, config, tmp_path)
+
+
+def test_hung_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
+    """SIGSTOP freezes the replica process (engine, event loop, everything), as a wedged driver or GPU would: only
+    the health probe can notice. The pool must kill it and re-send its requests to a fresh replica."""
+    path = campaign_yaml(tmp_path, stop_after_accepted=None, max_samples_per_task=None,
+                         cluster__max_in_flight_per_replica=4, cluster__replica_num_cpus=0.5,
+                         cluster__health_interval_seconds=1, cluster__health_timeout_seconds=5)
+    bigger_source(tmp_path)
+    config = load_config(path)
+    pool = replica_pool(config)
+    pid = next(n["pid"] for n in pool.nodes() if n["role"] == "replica")
+    frozen = threading.Event()
+
+    def freeze_after_five(stats):
+        if stats.tasks_done == 5 and not frozen.is_set():
+            frozen.set()
+            os.kill(pid, signal.SIGSTOP)
+
+    try:
+        manifest = Campaign(config, replicas=pool, on_progress=freeze_after_five).run()
+    finally:
+        pool.shutdown()
+        try:
+            os.kill(pid, signal.SIGKILL)  # only if the pool failed to; a frozen process must not outlive the test
+        except ProcessLookupError:
+            pass
+    assert frozen.is_set() and manifest["runs"][-1]["replica_restarts"] == 1
+    assert "health probe" in " ".join(pool.events)
+    assert_complete(manifest, config, tmp_path)
+
+
+def assert_complete(manifest: dict, config, tmp_path: Path) -> None:
+    """Every task's two samples stored once: nothing lost, nothing doubled."""
+    assert manifest["runs"][-1]["requests_retried"] >= 1
+    assert manifest["tasks_completed"] == 64 and manifest["samples"] == 128
+    ids = []
+    for shard in manifest["shards"]:
+        ids += pq.read_table(tmp_path / "out" / shard["path"], columns=["id"]).column("id").to_pylist()
+    expected = {sample_id(config.name, f"smoke-{i:02d}-{k}", s) for i in range(16) for k in range(4) for s in range(2)}
+    assert len(ids) == len(set(ids)) and set(ids) == expected
