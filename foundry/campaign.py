@@ -169,6 +169,7 @@ class Campaign:
         self.stats.wall_seconds = time.time() - self.stats.started_at
         self.stats.replica_seconds = self.stats.wall_seconds * self.stats.replicas
         self.stats.replica_restarts, self.stats.requests_retried = pool.restarts, pool.requests_retried
+        self.on_progress(self.stats)  # the final figures (wall time now set)
 
     async def _drive(self, tasks: Iterable[Task], writer: ShardWriter, pool: Any, verifiers: Any) -> None:
         cluster = self.config.cluster

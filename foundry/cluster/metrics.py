@@ -41,9 +41,9 @@ class CampaignMetrics:
         return made
 
     def update(self, stats: Any, force: bool = False) -> None:
-        """Record what changed since the last call (rate-limited unless `force`)."""
+        """Record what changed since the last call (rate-limited unless `force`, or the run's final update)."""
         now = time.monotonic()
-        if not force and now - self._last < self.min_interval:
+        if not (force or stats.wall_seconds) and now - self._last < self.min_interval:
             return
         self._last = now
         if self._metrics is None:

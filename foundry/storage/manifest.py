@@ -67,12 +67,21 @@ class Journal:
         # for that number). Newer staging may be another writer's shard in flight: `commit` of that number
         # removes it, or the conditional put makes that writer fail, so it is never deleted from under a commit.
         for key in self.store.list(STAGING):
-            if int(key[len(STAGING):].split("-", 1)[0]) < self.next_seq:
+            if self._staged_seq(key) < self.next_seq:
                 self.store.delete(key)
         committed_paths = {s["path"] for r in self.commits for s in r["shards"]}
         for key in finals - committed_paths:
             if SHARD_NAME.fullmatch(key):  # only shards this journal could have written; never a user's files
                 self.store.delete(key)
+        # Writes a crash cut short: by the rules above, staging of a decided number, or a shard copy into data/
+        # (every committed shard is whole in data/ by now; an uncommitted one was never to be there).
+        self.store.clean_incomplete(
+            lambda key: (key.startswith(STAGING) and self._staged_seq(key) < self.next_seq)
+            or SHARD_NAME.fullmatch(key) is not None)
+
+    @staticmethod
+    def _staged_seq(key: str) -> int:
+        return int(key[len(STAGING):].split("-", 1)[0])
 
     def _roll_forward(self, shard: dict[str, Any]) -> None:
         """Copy a committed shard into data/, unless a concurrent writer's `recover()` or `commit()` just did."""

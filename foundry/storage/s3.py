@@ -8,6 +8,7 @@ by botocore itself; the conditional put is S3's `If-None-Match: *`.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import boto3
@@ -125,6 +126,24 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def clean_incomplete(self, abandoned: Callable[[str], bool]) -> int:
+        """Abort multipart uploads (a large staged shard, a copy into data/) that a crash left open: S3 keeps and
+        bills their parts until they are aborted (a bucket lifecycle rule does the same for other prefixes)."""
+        start, aborted = len(self._key("")), 0
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                              Prefix=self._key(""))
+        for page in pages:
+            for upload in page.get("Uploads", ()):
+                if abandoned(upload["Key"][start:]):
+                    try:
+                        self._client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                            UploadId=upload["UploadId"])
+                        aborted += 1
+                    except ClientError as error:
+                        if _code(error) != "NoSuchUpload":  # aborted meanwhile by another recovery
+                            raise
+        return aborted
 
 
 def _rebuild(args: tuple, options: dict) -> S3Store:

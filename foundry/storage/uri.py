@@ -7,7 +7,9 @@ write the commit protocol needs: an S3 `If-None-Match: *` put, or a hard link on
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +22,9 @@ class ObjectStore(Protocol):
     """Keys are `/`-separated paths relative to the store's root; `uri` names the root (no secrets in it).
 
     `get` returns None for a missing key, `list` returns the sorted keys starting with a string prefix, `copy` of a
-    missing source raises FileNotFoundError, and deleting a missing key is not an error.
+    missing source raises FileNotFoundError, and deleting a missing key is not an error. `clean_incomplete` removes
+    what writes cut short by a crash left behind (invisible to `get` and `list`, but taking space): a local temp
+    file of a writer process that is gone, an S3 multipart upload to a key for which `abandoned(key)` is true.
     """
 
     uri: str
@@ -30,6 +34,24 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> list[str]: ...
     def copy(self, src: str, dst: str) -> None: ...
     def delete(self, key: str) -> None: ...
+    def clean_incomplete(self, abandoned: Callable[[str], bool]) -> int: ...
+
+
+_TEMP = ".tmp-"
+
+
+def _writer_gone(temp_name: str) -> bool:
+    """A temp file named `.tmp-<host>-<pid>-<random>` whose writer, on this host, no longer runs."""
+    parts = temp_name[len(_TEMP):].rsplit("-", 2)  # mkstemp's random suffix has no "-"; a host name may
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False  # another machine's (a shared filesystem), or not ours at all
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class LocalStore:
@@ -45,7 +67,8 @@ class LocalStore:
     def put(self, key: str, data: bytes, if_absent: bool = False) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        # Host and pid in the name: a writer killed mid-put leaves a temp file `clean_incomplete` knows is dead.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TEMP}{socket.gethostname()}-{os.getpid()}-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -73,7 +96,7 @@ class LocalStore:
         base = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
         if not base.is_dir():
             return []
-        files = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+        files = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(_TEMP))
         return sorted(k for k in (p.relative_to(self.root).as_posix() for p in files) if k.startswith(prefix))
 
     def copy(self, src: str, dst: str) -> None:
@@ -81,6 +104,15 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def clean_incomplete(self, abandoned: Callable[[str], bool]) -> int:
+        """Delete temp files of dead writers on this host (their key is unknown, so `abandoned` is not asked)."""
+        removed = 0
+        for path in self.root.rglob(f"{_TEMP}*"):
+            if path.is_file() and _writer_gone(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
 
 def open_store(uri: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None):

@@ -111,3 +111,28 @@ def test_metrics_reach_rays_prometheus_endpoint(tmp_path):
     assert found["ray_foundry_generated_tokens_total|"] == 700
     assert found["ray_foundry_replica_restarts_total|"] == 1
     assert found["ray_foundry_tasks_planned|"] == 10
+
+
+class RecordingCounter:
+    def __init__(self):
+        self.total = 0
+
+    def inc(self, value, tags):
+        self.total += value
+
+
+def test_the_final_update_is_never_rate_limited():
+    from collections import defaultdict
+
+    from foundry.cluster.metrics import CampaignMetrics
+
+    metrics = CampaignMetrics("m", min_interval=3600)
+    metrics._metrics = defaultdict(RecordingCounter)  # Ray's Counter stands in: this checks the rate limit only
+    run = stats(2, 100)
+    metrics.update(run, force=True)
+    run.completion_tokens = 150
+    metrics.update(run)  # within the interval: skipped
+    assert metrics._metrics["tokens"].total == 100
+    run.wall_seconds = 12.0  # the campaign's last update
+    metrics.update(run)
+    assert metrics._metrics["tokens"].total == 150

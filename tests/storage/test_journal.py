@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fixtures.crash_writer import TASKS, assert_exactly_once, committed_sample_ids, synthetic_samples, write_tasks
+from fixtures.crash_writer import (TASKS, assert_exactly_once, committed_sample_ids, synthetic_samples, task_ids,
+                                   write_tasks)
 
 from foundry.storage.manifest import COMMITS, STAGING, CommitConflict, Journal, read_manifest
 from foundry.storage.s3 import S3Store
@@ -136,6 +138,41 @@ def test_recover_deletes_orphaned_staging_and_unreferenced_data(store, reference
     assert_exactly_once(store, reference_ids)
 
 
+def test_recover_removes_what_interrupted_writes_left(store, tmp_path):
+    """A kill -9 mid-put leaves a temp file (local) or an open multipart upload (S3): invisible to readers but
+    taking space. Recovery removes those of decided commits and dead writers, and keeps a live writer's."""
+    write_tasks(store, tasks=TASKS[:4])  # commits 0 and 1
+    debris, kept = f"{STAGING}00001-deadbeef/accepted.parquet", f"{STAGING}00002-cafe0000/accepted.parquet"
+    if isinstance(store, S3Store):
+        client = store._client
+        for key in (debris, kept, "data/accepted-00001.parquet"):
+            client.create_multipart_upload(Bucket=store.bucket, Key=store._key(key))
+
+        def open_uploads():
+            found = client.list_multipart_uploads(Bucket=store.bucket, Prefix=store._key("")).get("Uploads", [])
+            return sorted(u["Key"][len(store._key("")):] for u in found)
+    else:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()  # a pid that has just ended
+        host = __import__("socket").gethostname()
+        for name, pid in ((debris, dead), ("data/accepted-00001.parquet", dead), (kept, os.getpid())):
+            path = store.root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.parent / f".tmp-{host}-{pid}-abc_123").write_bytes(b"half a shard")
+        (store.root / "data" / ".tmp-elsewhere-1-abcdefgh").write_bytes(b"another machine's write")
+
+        def open_uploads():
+            return sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob(".tmp-*"))
+    assert len(open_uploads()) >= 3
+    with ShardWriter(store):
+        pass
+    if isinstance(store, S3Store):
+        assert open_uploads() == [kept]  # number 2 is undecided: maybe a live writer's upload
+    else:
+        assert open_uploads() == ["_foundry/staging/00002-cafe0000/.tmp-" + f"{host}-{os.getpid()}-abc_123",
+                                  "data/.tmp-elsewhere-1-abcdefgh"]
+
+
 def test_two_writers_on_one_output_conflict_and_commit_nothing_twice(store):
     first, second = ShardWriter(store).__enter__(), ShardWriter(store).__enter__()  # both see an empty output
     first.add_task("task-000", synthetic_samples("task-000"))
@@ -231,3 +268,32 @@ def test_kill_9_at_each_step_of_a_commit_then_resume(store, point, request, tmp_
     assert ("data/accepted-00002.parquet" in data, "data/rejected-00002.parquet" in data) == (point == "copied", False)
     write_tasks(store)
     assert_exactly_once(store, reference_ids)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kill_9_at_random_moments_repeatedly_then_resume(store, seed, request, tmp_path):
+    """Four SIGKILLs of a longer run, each at a random moment after that run's first commit (whatever the writer
+    was doing then), then a resumed run to the end: every sample exactly once, whatever the kills interrupted."""
+    rng, tasks = random.Random(seed), task_ids(200)
+    expected = {sample.id for task in tasks for sample in synthetic_samples(task)}
+    command = [sys.executable, str(CRASH_WRITER), store.uri, "--tasks", str(len(tasks))]
+    if isinstance(store, S3Store):
+        command += ["--endpoint", request.getfixturevalue("s3_server").endpoint_url]
+    log = tmp_path / "writer.log"
+    for _ in range(4):
+        before = len(store.list(COMMITS))
+        with open(log, "wb") as stderr:
+            child = subprocess.Popen(command, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 60
+            while len(store.list(COMMITS)) <= before and child.poll() is None:
+                assert time.monotonic() < deadline, "the writer made no commit"
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.05))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert child.returncode in (-signal.SIGKILL, 0), log.read_text()[-2000:]
+    assert len(store.list(COMMITS)) < len(tasks) // 2, "the run ended before the last kill; kill sooner"
+    write_tasks(store, tasks)
+    assert_exactly_once(store, expected)
