@@ -19,6 +19,9 @@ def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> d
     gpu_seconds = sum(r["wall_seconds"] * r["replicas"] * r["gpus_per_replica"] for r in runs)
     replica_seconds = sum(r["replica_seconds"] for r in runs)
     tokens = sum(r["completion_tokens"] for r in runs)
+    # first request → last write: the time the engines were generating, without start-up (model loading)
+    generating = sum(r["last_write_at"] - r["first_request_at"] for r in runs
+                     if r.get("first_request_at") and r.get("last_write_at"))
     accepted = manifest.get("accepted", 0)
     samples = manifest.get("samples", 0)
     verifiers: dict[str, dict[str, int]] = {}
@@ -36,6 +39,8 @@ def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> d
         "acceptance_rate": round(accepted / samples, 4) if samples else None,
         "generated_tokens": tokens,
         "tokens_per_second": round(tokens / wall, 1) if wall else None,
+        "generation_seconds": round(generating, 3),
+        "generation_tokens_per_second": round(tokens / generating, 1) if generating else None,
         "gpu_seconds": round(gpu_seconds, 3),
         "replica_seconds": round(replica_seconds, 3),
         "gpu_seconds_per_accepted": round(gpu_seconds / accepted, 4) if accepted else None,

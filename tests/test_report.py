@@ -18,10 +18,10 @@ def run_stats(**values) -> dict:
     return {**stats.as_dict(), "source": {"rows": 0}, "nodes": []}
 
 
-FIRST = run_stats(wall_seconds=100.0, replicas=2, gpus_per_replica=1.0, replica_seconds=200.0,
+FIRST = run_stats(wall_seconds=100.0, first_request_at=1_000.0, last_write_at=1_075.0, replicas=2, gpus_per_replica=1.0, replica_seconds=200.0,
                   completion_tokens=30_000, verifiers={"length": {"passed": 50, "failed": 10},
                                                        "math": {"passed": 20, "failed": 30}})
-SECOND = run_stats(wall_seconds=50.0, replicas=1, gpus_per_replica=4.0, replica_seconds=50.0,
+SECOND = run_stats(wall_seconds=50.0, first_request_at=2_000.0, last_write_at=2_025.0, replicas=1, gpus_per_replica=4.0, replica_seconds=50.0,
                    completion_tokens=15_000, verifiers={"math": {"passed": 10, "failed": 10}})
 MANIFEST = {"campaign": "gsm8k", "samples": 120, "accepted": 30, "rejected": 90, "runs": [FIRST, SECOND]}
 
@@ -42,6 +42,8 @@ def test_numbers_add_up_over_two_runs():
     assert report["replica_seconds_per_accepted"] == pytest.approx(250 / 30, abs=1e-4)
     assert report["generated_tokens"] == 45_000
     assert report["tokens_per_second"] == 300.0
+    assert report["generation_seconds"] == 100.0  # 75 + 25: first request to last write, start-up left out
+    assert report["generation_tokens_per_second"] == 450.0
     assert (report["samples"], report["accepted"], report["rejected"]) == (120, 30, 90)
     assert report["acceptance_rate"] == 0.25
     assert report["verifiers"] == {

@@ -1,6 +1,7 @@
 """Live progress of a run with rich: tasks done / total with ETA, samples and verdicts per verifier, tokens/s.
 
-Rates and the ETA are measured from the first finished task, so engine start-up does not drag them down.
+Rates and the ETA are measured from the first generation request (else from the first update), so engine start-up
+does not drag them down.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class LiveProgress:
     def __exit__(self, *exc) -> None:
         if self.live is not None:
             self.live.__exit__(*exc)
+            if not self.console.is_terminal:
+                self.console.line()  # rich ends its last frame without a newline when writing to a file or pipe
 
     def update(self, stats: Any) -> None:
         if self.live is not None:
@@ -59,6 +62,8 @@ class LiveProgress:
         if self._first is None:
             self._first = (now, finished, stats.completion_tokens)
         since, finished_then, tokens_then = self._first
+        if stats.first_request_at is not None:  # everything this run finished came after it
+            since, finished_then, tokens_then = now - max(time.time() - stats.first_request_at, 0.0), 0, 0
         seconds = now - since
         rate = (finished - finished_then) / seconds if seconds > 0 else 0.0
         done = finished + stats.tasks_resumed

@@ -42,6 +42,16 @@ def test_rows_show_done_of_total_eta_verifiers_and_tokens_per_second(tmp_path, m
     assert rows["tokens/s"] == "400"
 
 
+def test_rates_run_from_the_first_request_when_known(tmp_path, monkeypatch):
+    """A small campaign whose tasks all finish at once must not show the rate of a 0-second window."""
+    monkeypatch.setattr("foundry.cluster.progress.time.time", lambda: 1_020.0)
+    progress = LiveProgress(campaign(tmp_path), quiet=True, total=40)
+    run = stats(10, 2000)
+    run.first_request_at = 1_000.0  # 20 s ago
+    rows = dict(progress.rows(run))
+    assert rows["tokens/s"] == "100" and rows["tasks"] == "10 / 40  ETA 1m00s"
+
+
 def test_quiet_prints_nothing(tmp_path):
     sink = io.StringIO()
     with LiveProgress(campaign(tmp_path), quiet=True, console=Console(file=sink, force_terminal=True)) as progress:
@@ -55,6 +65,13 @@ def test_live_table_is_drawn(tmp_path):
                       total=8) as progress:
         progress.update(stats(3, 30))
     assert "3 / 8" in sink.getvalue() and "accepted 3" in sink.getvalue()
+
+
+def test_last_frame_ends_its_line_in_a_log(tmp_path):
+    sink = io.StringIO()
+    with LiveProgress(campaign(tmp_path), console=Console(file=sink, width=100), total=8) as progress:
+        progress.update(stats(3, 30))
+    assert "3 / 8" in sink.getvalue() and sink.getvalue().endswith("\n")
 
 
 def test_count_rows(tmp_path):
