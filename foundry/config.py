@@ -450,6 +450,11 @@ class ClusterConfig(Strict):
     replica_resources: dict[str, float] = Field(default_factory=dict)
     """Custom Ray resources each replica reserves (e.g. `{a100: 1}` to land on nodes started with
     `--resources '{"a100": 8}'`): how a campaign picks node types."""
+    replica_labels: dict[str, str] = Field(default_factory=dict)
+    """Ray node labels a replica's node must carry (nodes started with `ray start --labels`), e.g.
+    `{ray.io/accelerator-type: H100}`: every bundle of its placement group is placed by them."""
+    verifier_labels: dict[str, str] = Field(default_factory=dict)
+    """Ray node labels a verifier actor's node must carry, e.g. `{pool: cpu}` to keep verification off GPU nodes."""
     health_interval_seconds: float = Field(default=30, gt=0)
     """How often each replica's engine is probed (`check_health`)."""
     health_timeout_seconds: float = Field(default=60, gt=0)

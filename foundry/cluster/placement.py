@@ -138,8 +138,11 @@ class ReplicaLauncher:
             "max_restarts": 0,  # the pool replaces dead replicas itself, within its restart budget
         }
         if gpus > 0:
-            group = placement_group(replica_bundles(self.campaign), strategy="STRICT_PACK",
-                                    name=f"foundry-{self.campaign.name}-replica-{index}-{uuid.uuid4().hex[:6]}")
+            bundles = replica_bundles(self.campaign)
+            group = placement_group(bundles, strategy="STRICT_PACK",
+                                    name=f"foundry-{self.campaign.name}-replica-{index}-{uuid.uuid4().hex[:6]}",
+                                    bundle_label_selector=[dict(cluster.replica_labels) for _ in bundles]
+                                    if cluster.replica_labels else None)
             self.groups[index] = group
             tp = self.campaign.engine.tensor_parallel_size
             options["num_gpus"] = gpus if tp == 1 else 0
@@ -149,6 +152,8 @@ class ReplicaLauncher:
         else:
             options["num_gpus"] = 0
             options["resources"] = dict(cluster.replica_resources)
+            if cluster.replica_labels:
+                options["label_selector"] = dict(cluster.replica_labels)
         engine = self.campaign.engine
         return self.actor_class.options(**options).remote(engine.model, engine.engine_args(), f"replica-{index}")
 

@@ -104,7 +104,8 @@ class VerifierPool:
     """A fixed pool of verifier actors; `verify` waits for a free one, which is the backpressure on generation."""
 
     def __init__(self, campaign: CampaignConfig, size: int, judges: dict[str, Any] | None = None):
-        self._actor_class = ray.remote(VerifierWorker).options(num_cpus=campaign.cluster.verifier_num_cpus)
+        labels = {"label_selector": dict(campaign.cluster.verifier_labels)} if campaign.cluster.verifier_labels else {}
+        self._actor_class = ray.remote(VerifierWorker).options(num_cpus=campaign.cluster.verifier_num_cpus, **labels)
         self._body = campaign.model_dump_json()
         self._judges = judges or {}
         self.workers = [self._actor_class.remote(self._body, self._judges) for _ in range(size)]

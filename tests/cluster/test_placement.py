@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
             return {"gpus": [str(g) for g in ray.get_gpu_ids()], "group": group.id.hex() if group else None}
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, num_gpus=3, resources={"h100": 2}, include_dashboard=False)
+    ray.init(num_cpus=2, num_gpus=3, resources={"h100": 2}, labels={"pool": "gpu"}, include_dashboard=False)
 
     def campaign(tp, **cluster):
         return CampaignConfig.model_validate({"name": "pl", "source": {"path": "x.jsonl"},
@@ -46,6 +46,20 @@ SCRIPT = textwrap.dedent("""
     actors = [launcher.start(i) for i in range(3)]
     report["tp1"] = [ray.get(a.where.remote(), timeout=60)["gpus"] for a in actors]
     report["cpu_only_bundles"] = replica_bundles(campaign(1, replica_num_gpus=0))
+    for i, a in enumerate(actors):
+        launcher.stop(i, a)  # frees the GPUs for the label checks
+    for name, labels in (("labels_match", {"pool": "gpu"}), ("labels_differ", {"pool": "cpu"})):
+        launcher = ReplicaLauncher(campaign(1, replica_labels=labels), actor_class=Probe)
+        actor = launcher.start(0)
+        report[name] = launcher.groups[0].wait(timeout_seconds=30 if name == "labels_match" else 3)
+        launcher.stop(0, actor)
+
+    from foundry.cluster.runtime import VerifierPool
+    for name, labels in (("verifier_match", {"pool": "gpu"}), ("verifier_differ", {"pool": "cpu"})):
+        pool = VerifierPool(campaign(1, verifier_labels=labels, verifier_num_cpus=0.1), 1)
+        ready, _ = ray.wait([pool.workers[0].versions.remote()], timeout=60 if name == "verifier_match" else 3)
+        report[name] = bool(ready)
+        pool.shutdown()
     print(json.dumps(report))
 """)
 
@@ -65,3 +79,6 @@ def test_replicas_get_their_own_strict_pack_placement_groups(tmp_path):
     # tensor_parallel_size 1: each replica holds its own GPU
     assert sorted(g for gpus in report["tp1"] for g in gpus) == ["0", "1", "2"]
     assert report["cpu_only_bundles"] == [{"CPU": 0.5}]
+    # node labels: a replica goes only where they match (this node is labelled pool=gpu)
+    assert report["labels_match"] is True and report["labels_differ"] is False
+    assert report["verifier_match"] is True and report["verifier_differ"] is False
