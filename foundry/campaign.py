@@ -116,7 +116,7 @@ class Campaign:
         from foundry.cluster.runtime import VerifierPool, init_ray, replica_gpus, replica_pool
 
         out = self.config.output
-        store = open_store(out.path, out.endpoint_url, out.region, out.profile)
+        store = open_store(out.path, **out.store_options())
         previous = read_manifest(store)
         if not self.resume and (previous is not None or store.list(COMMITS) or store.list("data/")):
             raise OutputExists(f"{out.path} already holds a campaign: add --resume to continue it, or pick a new output")

@@ -50,6 +50,7 @@ class S3Store:
         region: str | None = None,
         profile: str | None = None,
         *,
+        retry_mode: str = "standard",
         max_attempts: int = 10,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
@@ -58,12 +59,12 @@ class S3Store:
         self.bucket, self.prefix = split_s3_uri(uri)
         self.uri = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
         self._args = (uri, endpoint_url, region, profile)
-        self._options = {"max_attempts": max_attempts, "connect_timeout": connect_timeout,
+        self._options = {"retry_mode": retry_mode, "max_attempts": max_attempts, "connect_timeout": connect_timeout,
                          "read_timeout": read_timeout, "multipart_threshold": multipart_threshold}
         # "standard" retries back off exponentially with jitter on throttling, 5xx and connection errors; "adaptive"
-        # would add a client-side rate limiter that slows every later call after one throttle.
+        # adds a client-side rate limiter that slows every later call after one throttle.
         config = Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts},  # the first attempt included
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )

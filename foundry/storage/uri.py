@@ -11,7 +11,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class AlreadyExists(Exception):
@@ -115,12 +115,13 @@ class LocalStore:
         return removed
 
 
-def open_store(uri: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None):
-    """The store for a local path or an `s3://bucket/prefix` URI."""
+def open_store(uri: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None,
+               **s3_options: Any):
+    """The store for a local path or an `s3://bucket/prefix` URI (`s3_options`: see `S3Store`)."""
     if uri.startswith("s3://"):
         from foundry.storage.s3 import S3Store
 
-        return S3Store(uri, endpoint_url=endpoint_url, region=region, profile=profile)
+        return S3Store(uri, endpoint_url=endpoint_url, region=region, profile=profile, **s3_options)
     if "://" in uri:
         raise ValueError(f"unsupported output URI {uri!r}: use a local path or s3://bucket/prefix")
     return LocalStore(uri)

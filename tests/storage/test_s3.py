@@ -39,6 +39,20 @@ def test_no_secret_in_repr_or_pickle(s3_server, s3_uri):
         assert s3_server.secret_key not in text and s3_server.access_key not in text
 
 
+def test_output_config_sets_retry_mode_attempts_and_multipart_threshold(s3_server, s3_uri):
+    from foundry.config import OutputConfig
+    from foundry.storage.uri import open_store
+
+    output = OutputConfig(path=s3_uri, endpoint_url=s3_server.endpoint_url, retry_mode="adaptive", max_attempts=4,
+                          multipart_threshold_bytes=8 * 2**20)
+    store = open_store(output.path, **output.store_options())
+    for client in (store._client, pickle.loads(pickle.dumps(store))._client):  # as a Ray worker rebuilds it
+        assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 4}
+    assert store._transfer.multipart_threshold == 8 * 2**20
+    store.put("k", b"v")
+    assert store.get("k") == b"v"
+
+
 def test_keys_are_relative_to_the_prefix_and_never_reach_a_sibling(s3_server, s3_uri):
     store = S3Store(s3_uri, endpoint_url=s3_server.endpoint_url)
     sibling = S3Store(s3_uri + "-sibling", endpoint_url=s3_server.endpoint_url)
