@@ -291,3 +291,12 @@ def test_sampling_params_keep_vllm_names_and_drop_unset_fields():
     params = config.sampling.params()
     assert params == {"n": 3, "temperature": 0.6, "top_p": 1.0, "max_tokens": 512, "stop": ["\n"],
                       "ignore_eos": False}
+
+
+def test_the_readme_campaign_example_is_a_valid_config(tmp_path):
+    """The README's annotated campaign must keep up with the config models (unknown keys are errors)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("## A campaign", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "readme.yaml").write_text(example)
+    config = load_config(tmp_path / "readme.yaml")
+    assert config.output.path.startswith("s3://") and config.output.retry_mode == "standard"
