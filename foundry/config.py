@@ -209,6 +209,9 @@ class EngineConfig(Strict):
     max_num_seqs: int | None = Field(default=None, ge=1)
     enable_prefix_caching: bool | None = None
     trust_remote_code: bool = False
+    disable_log_stats: bool = True
+    """vLLM's per-step stats collection and periodic stats log: nothing reads them inside a replica actor, and they
+    cost the engine client CPU at every step (the report and Foundry's metrics cover throughput)."""
     extra_args: dict[str, Any] = Field(default_factory=dict)
     """Any other `AsyncEngineArgs` field, passed through as is."""
     env: dict[str, str] = Field(default_factory=dict)
