@@ -73,8 +73,12 @@ class Journal:
         for key in finals - committed_paths:
             if SHARD_NAME.fullmatch(key):  # only shards this journal could have written; never a user's files
                 self.store.delete(key)
-        # Writes a crash cut short: by the rules above, staging of a decided number, or a shard copy into data/
-        # (every committed shard is whole in data/ by now; an uncommitted one was never to be there).
+        self.clean_incomplete()
+
+    def clean_incomplete(self) -> None:
+        """Remove writes a crash cut short: by the rules of `recover`, staging of a decided number, or a shard copy
+        into data/ (every committed shard is whole in data/ by then; an uncommitted one was never to be there).
+        Run at recovery and again when a run ends, when the numbers a crashed run had in flight are decided."""
         self.store.clean_incomplete(
             lambda key: (key.startswith(STAGING) and self._staged_seq(key) < self.next_seq)
             or SHARD_NAME.fullmatch(key) is not None)

@@ -228,4 +228,5 @@ class ShardWriter:
 
     def close(self) -> None:
         self.flush()
+        self.journal.clean_incomplete()
         self.journal.write_manifest(self.manifest_extra)

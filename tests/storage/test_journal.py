@@ -168,6 +168,8 @@ def test_recover_removes_what_interrupted_writes_left(store, tmp_path):
         pass
     if isinstance(store, S3Store):
         assert open_uploads() == [kept]  # number 2 is undecided: maybe a live writer's upload
+        write_tasks(store)  # commits 2 to 5; at its end number 2 is decided, so its open upload is debris
+        assert open_uploads() == []
     else:
         assert open_uploads() == ["_foundry/staging/00002-cafe0000/.tmp-" + f"{host}-{os.getpid()}-abc_123",
                                   "data/.tmp-elsewhere-1-abcdefgh"]
