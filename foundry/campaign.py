@@ -127,9 +127,7 @@ class Campaign:
         judges, judge_pools = self._judges(pool)
         verifiers = VerifierPool(self.config, cluster.verifier_workers, judges)
         try:
-            self.nodes = pool.nodes() + verifiers.nodes()
-            self.provenance = self._provenance(verifiers.versions())
-            self.row_provenance = row_provenance(self.provenance)
+            self.nodes = pool.nodes()
             self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
                                  flush_seconds=out.flush_seconds, keep_rejected=out.keep_rejected)
@@ -171,8 +169,17 @@ class Campaign:
         self.stats.replica_restarts, self.stats.requests_retried = pool.restarts, pool.requests_retried
         self.on_progress(self.stats)  # the final figures (wall time now set)
 
+    async def _describe(self, verifiers: Any) -> None:
+        """Provenance and the verifier nodes, asked for while generation starts: verifier actors start up (imports,
+        sandbox preflight) in parallel with the first requests instead of before them."""
+        versions, nodes = await asyncio.gather(verifiers.versions_ref(), asyncio.gather(*verifiers.nodes_refs()))
+        self.nodes += nodes
+        self.provenance = self._provenance(versions)
+        self.row_provenance = row_provenance(self.provenance)
+
     async def _drive(self, tasks: Iterable[Task], writer: ShardWriter, pool: Any, verifiers: Any) -> None:
         cluster = self.config.cluster
+        self._described = asyncio.ensure_future(self._describe(verifiers))
         capacity = asyncio.Semaphore(cluster.replicas * cluster.max_in_flight_per_replica + 2 * cluster.verifier_workers)
         running: set[asyncio.Task] = set()
         failed: list[BaseException] = []
@@ -195,6 +202,7 @@ class Campaign:
             job.add_done_callback(done)
         while running:
             await asyncio.wait(list(running))
+        await self._described  # a verifier that cannot start fails the run with its own error, tasks or not
         if failed:
             raise failed[0]
 
@@ -216,6 +224,7 @@ class Campaign:
                     for i, completion in enumerate(result.completions)
                 ]
                 verdicts = await verifiers.verify(batch, config.cluster.verify_timeout_seconds)
+                await self._described
                 # provenance after verification: verifiers do not read it, so it does not travel to them
                 stamp = {**self.row_provenance, "replica": result.replica,
                          "created_at": datetime.now(timezone.utc).isoformat()}

@@ -170,11 +170,18 @@ class VerifierPool:
             self.idle.append(worker)
             self._dispatch()
 
+    def versions_ref(self) -> Any:
+        """The chain's verifier names and versions (a Ray ref: `ray.get` it, or await it)."""
+        return self.workers[0].versions.remote()
+
+    def nodes_refs(self) -> list[Any]:
+        return [worker.node.remote() for worker in self.workers]
+
     def versions(self) -> list[dict[str, Any]]:
-        return ray.get(self.workers[0].versions.remote())
+        return ray.get(self.versions_ref())
 
     def nodes(self) -> list[dict[str, Any]]:
-        return ray.get([worker.node.remote() for worker in self.workers])
+        return ray.get(self.nodes_refs())
 
     def shutdown(self) -> None:
         for worker in self.workers:

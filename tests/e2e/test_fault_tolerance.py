@@ -1,5 +1,5 @@
-"""A real vLLM replica killed, or frozen, in the middle of a campaign: it is replaced, its requests re-sent, nothing
-is lost."""
+"""A real vLLM replica killed, frozen, or with its engine wedged in the middle of a campaign: it is replaced, its
+requests re-sent, nothing is lost."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import ray
@@ -83,6 +84,40 @@ def test_hung_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
             pass
     assert frozen.is_set() and manifest["runs"][-1]["replica_restarts"] == 1
     assert "health probe" in " ".join(pool.events)
+    assert_complete(manifest, config, tmp_path)
+
+
+def test_wedged_engine_core_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
+    """Only the engine's own processes frozen (EngineCore and its model worker), as a wedged GPU would leave them:
+    the replica actor still answers its health probe, so only the no-progress watchdog can notice."""
+    path = campaign_yaml(tmp_path, stop_after_accepted=None, max_samples_per_task=None,
+                         cluster__max_in_flight_per_replica=4, cluster__replica_num_cpus=0.5,
+                         cluster__health_interval_seconds=1, cluster__request_timeout_seconds=8)
+    bigger_source(tmp_path)
+    config = load_config(path)
+    pool = replica_pool(config)
+    pid = next(n["pid"] for n in pool.nodes() if n["role"] == "replica")
+    engine = psutil.Process(pid).children(recursive=True)
+    assert engine, "the vLLM CPU build runs its engine core in child processes of the replica"
+    frozen = threading.Event()
+
+    def freeze_after_five(stats):
+        if stats.tasks_done == 5 and not frozen.is_set():
+            frozen.set()
+            for process in engine:
+                process.send_signal(signal.SIGSTOP)
+
+    try:
+        manifest = Campaign(config, replicas=pool, on_progress=freeze_after_five).run()
+    finally:
+        pool.shutdown()
+        for process in engine:  # stopped processes ignore everything but SIGKILL: never leave them behind
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+    assert frozen.is_set() and manifest["runs"][-1]["replica_restarts"] == 1
+    assert "no request finished" in " ".join(pool.events)
     assert_complete(manifest, config, tmp_path)
 
 

@@ -145,4 +145,5 @@ def test_failures_end_in_recorded_stop_reasons(replica_pool, tmp_path, case):
                 assert json.loads(messages[1]["tool_calls"][0]["function"]["arguments"]) == {"code": 7}
         else:
             assert trace["calls"] and all(c["timed_out"] for c in trace["calls"])
-            assert 3.5 <= trace["seconds"] < 8 and "timed out after 2 s" in messages[2]["content"]
+            # the 3.5 s rollout clock ended it (asyncio may fire a timer up to a millisecond early), not a 2 s tool
+            assert 3.45 <= trace["seconds"] < 8 and "timed out after 2 s" in messages[2]["content"]
