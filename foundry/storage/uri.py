@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,13 +39,22 @@ class ObjectStore(Protocol):
 
 
 _TEMP = ".tmp-"
+STALE_TEMP_SECONDS = 3600.0
+"""A temp file another machine left on a shared filesystem counts as abandoned once untouched this long: its pid
+cannot be checked from here, and a put writes its temp file in one go, in seconds."""
 
 
-def _writer_gone(temp_name: str) -> bool:
-    """A temp file named `.tmp-<host>-<pid>-<random>` whose writer, on this host, no longer runs."""
-    parts = temp_name[len(_TEMP):].rsplit("-", 2)  # mkstemp's random suffix has no "-"; a host name may
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False  # another machine's (a shared filesystem), or not ours at all
+def _writer_gone(path: Path) -> bool:
+    """A temp file named `.tmp-<host>-<pid>-<random>` whose writer no longer runs: on this host, its pid is gone;
+    on another host (a shared filesystem), it has not been written to for `STALE_TEMP_SECONDS`."""
+    parts = path.name[len(_TEMP):].rsplit("-", 2)  # mkstemp's random suffix has no "-"; a host name may
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False  # not ours at all
+    if parts[0] != socket.gethostname():
+        try:
+            return time.time() - path.stat().st_mtime > STALE_TEMP_SECONDS
+        except FileNotFoundError:
+            return False
     try:
         os.kill(int(parts[1]), 0)
     except ProcessLookupError:
@@ -106,10 +116,10 @@ class LocalStore:
         self._path(key).unlink(missing_ok=True)
 
     def clean_incomplete(self, abandoned: Callable[[str], bool]) -> int:
-        """Delete temp files of dead writers on this host (their key is unknown, so `abandoned` is not asked)."""
+        """Delete temp files of dead writers (their key is unknown, so `abandoned` is not asked)."""
         removed = 0
         for path in self.root.rglob(f"{_TEMP}*"):
-            if path.is_file() and _writer_gone(path.name):
+            if path.is_file() and _writer_gone(path):
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

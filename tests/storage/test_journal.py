@@ -160,6 +160,9 @@ def test_recover_removes_what_interrupted_writes_left(store, tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             (path.parent / f".tmp-{host}-{pid}-abc_123").write_bytes(b"half a shard")
         (store.root / "data" / ".tmp-elsewhere-1-abcdefgh").write_bytes(b"another machine's write")
+        old = store.root / "data" / ".tmp-elsewhere-2-ijklmnop"  # another machine's, untouched for two hours
+        old.write_bytes(b"another machine's abandoned write")
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
 
         def open_uploads():
             return sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob(".tmp-*"))
