@@ -172,7 +172,7 @@ class Campaign:
     async def _describe(self, verifiers: Any) -> None:
         """Provenance and the verifier nodes, asked for while generation starts: verifier actors start up (imports,
         sandbox preflight) in parallel with the first requests instead of before them."""
-        versions, nodes = await asyncio.gather(verifiers.versions_ref(), asyncio.gather(*verifiers.nodes_refs()))
+        versions, nodes = await verifiers.describe()
         self.nodes += nodes
         self.provenance = self._provenance(versions)
         self.row_provenance = row_provenance(self.provenance)

@@ -170,18 +170,14 @@ class VerifierPool:
             self.idle.append(worker)
             self._dispatch()
 
-    def versions_ref(self) -> Any:
-        """The chain's verifier names and versions (a Ray ref: `ray.get` it, or await it)."""
-        return self.workers[0].versions.remote()
-
-    def nodes_refs(self) -> list[Any]:
-        return [worker.node.remote() for worker in self.workers]
+    async def describe(self) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+        """The chain's verifier names and versions, and each worker's node; answered once the workers have started."""
+        versions, *nodes = await asyncio.gather(self.workers[0].versions.remote(),
+                                                *(worker.node.remote() for worker in self.workers))
+        return versions, nodes
 
     def versions(self) -> list[dict[str, Any]]:
-        return ray.get(self.versions_ref())
-
-    def nodes(self) -> list[dict[str, Any]]:
-        return ray.get(self.nodes_refs())
+        return ray.get(self.workers[0].versions.remote())
 
     def shutdown(self) -> None:
         for worker in self.workers:
