@@ -300,3 +300,39 @@ def test_the_readme_campaign_example_is_a_valid_config(tmp_path):
     (tmp_path / "readme.yaml").write_text(example)
     config = load_config(tmp_path / "readme.yaml")
     assert config.output.path.startswith("s3://") and config.output.retry_mode == "standard"
+
+
+# --- executor limits: store outages, the commit buffer, infrastructure retries ----------------------------------
+
+def test_executor_limits_have_their_documented_defaults(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL))
+    assert (config.output.max_outage_seconds, config.output.commit_queue_tasks) == (300, 4096)
+    assert (config.cluster.infra_retries, config.cluster.infra_backoff_seconds) == (4, 1.0)
+
+
+def test_executor_limits_can_be_set(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), ["output.max_outage_seconds=0", "output.commit_queue_tasks=1",
+                                                    "cluster.infra_retries=0", "cluster.infra_backoff_seconds=30"])
+    assert (config.output.max_outage_seconds, config.output.commit_queue_tasks) == (0, 1)
+    assert (config.cluster.infra_retries, config.cluster.infra_backoff_seconds) == (0, 30)
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [("output.max_outage_seconds=-1", "output.max_outage_seconds: Input should be greater than or equal to 0"),
+     ("output.commit_queue_tasks=0", "output.commit_queue_tasks: Input should be greater than or equal to 1"),
+     ("cluster.infra_retries=-1", "cluster.infra_retries: Input should be greater than or equal to 0"),
+     ("cluster.infra_backoff_seconds=-0.5",
+      "cluster.infra_backoff_seconds: Input should be greater than or equal to 0"),
+     ("cluster.infra_backoff_seconds=31", "cluster.infra_backoff_seconds: Input should be less than or equal to 30")],
+)
+def test_executor_limits_out_of_range_are_config_errors(tmp_path, item, expected):
+    path = write(tmp_path, MINIMAL)
+    assert problems(path, [item]) == [f"{path}: {expected}"]
+
+
+def test_executor_limits_do_not_change_the_config_hash(tmp_path):
+    # They say how the run copes with failures, not what it generates: a resumed run may change them.
+    path = write(tmp_path, MINIMAL)
+    assert load_config(path, ["output.max_outage_seconds=10", "cluster.infra_retries=9"]).config_hash() \
+        == load_config(path).config_hash()

@@ -30,6 +30,11 @@ class ClusterConfig(Strict):
     """A batch still unverified after this long is rejected and its verifier worker replaced."""
     max_replica_restarts: int = Field(default=3, ge=0)
     """Replacements of dead or hung replicas allowed per run before the run fails (resumable)."""
+    infra_retries: int = Field(default=4, ge=0)
+    """Attempts after the first for a generation, verification or judge call that failed for infrastructure
+    reasons (dead actor, unreachable endpoint, timeout); a task still failing is left uncommitted for `--resume`."""
+    infra_backoff_seconds: float = Field(default=1.0, ge=0, le=30)
+    """Wait before the first such retry, doubled at each retry and capped at 30 s."""
     replica_resources: dict[str, float] = Field(default_factory=dict)
     """Custom Ray resources each replica reserves (e.g. `{a100: 1}` to land on nodes started with
     `--resources '{"a100": 8}'`): how a campaign picks node types."""

@@ -33,6 +33,11 @@ class OutputConfig(Strict):
     """Attempts per S3 call, the first included."""
     multipart_threshold_bytes: int = Field(default=64 * 2**20, ge=5 * 2**20)
     """Shards above this go up (and are copied) as parallel multipart parts of this size."""
+    max_outage_seconds: float = Field(default=300, ge=0)
+    """How long commits may keep failing against the store (an S3 outage) before the run stops, resumably;
+    generation goes on meanwhile and the commits retry with backoff. 0: stop at the first failed commit."""
+    commit_queue_tasks: int = Field(default=4096, ge=1)
+    """Finished tasks buffered in memory waiting for a commit; generation is paused while the buffer is full."""
 
     def store_options(self) -> dict[str, Any]:
         """What `storage.uri.open_store` takes from this section."""
