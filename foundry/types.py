@@ -7,6 +7,7 @@ layer turns them into parquet rows.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,6 +46,31 @@ class Completion(BaseModel):
     text: str
     completion_tokens: int
     finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate: chat messages (rendered with the tokenizer's template) or a raw prompt."""
+
+    request_id: str
+    sampling: dict[str, Any]
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    structured_outputs: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    rollout: Any = None
+    """A `ToolUseGeneratorConfig`: each of the `n` samples is then a multi-turn tool-use rollout (`tool_use.py`)."""
+
+
+@dataclass
+class GenerationResult:
+    request_id: str
+    prompt: str
+    prompt_tokens: int
+    completions: list[Completion]
+    seconds: float
+    replica: str
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Sample(BaseModel):

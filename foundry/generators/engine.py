@@ -8,35 +8,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from foundry.types import Completion
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What to generate: chat messages (rendered with the tokenizer's template) or a raw prompt."""
-
-    request_id: str
-    sampling: dict[str, Any]
-    messages: list[dict[str, Any]] | None = None
-    prompt: str | None = None
-    structured_outputs: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
-    rollout: Any = None
-    """A `ToolUseGeneratorConfig`: each of the `n` samples is then a multi-turn tool-use rollout (`tool_use.py`)."""
-
-
-@dataclass
-class GenerationResult:
-    request_id: str
-    prompt: str
-    prompt_tokens: int
-    completions: list[Completion]
-    seconds: float
-    replica: str
-    extra: dict[str, Any] = field(default_factory=dict)
+from foundry.types import Completion, GenerationRequest, GenerationResult  # noqa: F401 (re-exported)
 
 
 class GeneratorReplica:
