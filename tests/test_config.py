@@ -117,8 +117,9 @@ def test_an_invalid_regex_is_a_config_error(tmp_path, section, field):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("name: [unclosed", "not valid YAML"), ("- a\n- b\n", "expected a mapping at the top level"),
-     ("", "expected a mapping at the top level")],
+    [("name: [unclosed", "not valid YAML: line 1: "),
+     ("- a\n- b\n", "expected a mapping (name: ..., source: ...) at the top level, found a list"),
+     ("", "the config is empty")],
 )
 def test_a_file_that_is_not_a_yaml_mapping_is_one_line(tmp_path, text, expected):
     path = write(tmp_path, text)

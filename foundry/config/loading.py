@@ -5,23 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from foundry.config.campaign import CampaignConfig
 from foundry.config.generators import _UNION_TAGS
+from foundry.config.parsing import ConfigError, parse_yaml, read_config_file
 from foundry.config.verifiers import _VERIFIER_KINDS
 
 
-class ConfigError(Exception):
-    """A bad config: `problems` holds one `file: field.path: message` line each."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
+def _set_path(data: dict[str, Any], dotted: str, raw: str, where: str) -> None:
     node = data
     *parents, leaf = dotted.split(".")
     for key in parents:
@@ -29,7 +21,7 @@ def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
             node = node[int(key)]
         else:
             node = node.setdefault(key, {})
-    value = yaml.safe_load(raw) if raw != "" else ""
+    value = parse_yaml(raw, where, with_lines=False) if raw != "" else ""
     if isinstance(node, list):
         node[int(leaf)] = value
     else:
@@ -66,27 +58,27 @@ def _describe(error: dict[str, Any], data: Any = None) -> str:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> CampaignConfig:
     """Read a campaign YAML, apply `--set a.b=value` overrides, validate; relative paths resolve against the file."""
     path = Path(path)
+    data = load_config_data(path, overrides)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}".splitlines()[0]]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: expected a mapping at the top level"])
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{path}: {_describe(e, data)}" for e in exc.errors()]) from None
+
+
+def load_config_data(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The config file as plain data, overrides applied and relative paths resolved, not yet validated (for a
+    command that validates it against a model of its own)."""
+    data = read_config_file(path)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError([f"--set {item}: expected path.to.field=value"])
         try:
-            _set_path(data, key.strip(), raw)
+            _set_path(data, key.strip(), raw, f"--set {item}")
         except (ValueError, IndexError, TypeError, AttributeError):
             raise ConfigError([f"--set {item}: no such field path"]) from None
     _resolve_paths(data, path.parent)
-    try:
-        return CampaignConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([f"{path}: {_describe(e, data)}" for e in exc.errors()]) from None
+    return data
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
