@@ -1,8 +1,7 @@
-"""The driver: source → generator replicas → verifiers → shard writer, streaming, bounded and resumable.
+"""A campaign run: composes the steps (source, gates, sampler, verifier chain, writer) with the executor.
 
-Each task is one coroutine: generate `n` samples on the least-loaded replica, verify them on a verifier actor,
-repeat until `stop_after_accepted` or `max_samples_per_task`, then hand the whole task to the writer. Bounded
-semaphores at every hand-off are the backpressure: a slow verifier pool holds tasks, so fewer requests start.
+This module decides what runs; `cluster/executor.py` decides how (asyncio, queues, retries, the writer thread);
+the steps in `pipeline/`, `verifiers/`, `storage/` know nothing of Ray.
 """
 
 from __future__ import annotations
@@ -10,20 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from foundry.config import CampaignConfig
-from foundry.generators.reasoning import PromptError, ReasoningGenerator
+from foundry.generators.reasoning import ReasoningGenerator
 from foundry.sources import SourceReport, check_source, load_tasks
 from foundry.storage.manifest import COMMITS, MANIFEST, read_manifest
+from foundry.storage.records import RunStats, write_run_record
 from foundry.storage.shards import ShardWriter, row_provenance
 from foundry.storage.uri import open_store
-from foundry.types import Sample, Task, sample_id
+from foundry.types import Task
 
 log = logging.getLogger(__name__)
 
@@ -32,43 +30,16 @@ class OutputExists(Exception):
     """The output already holds a campaign and `--resume` was not given."""
 
 
-@dataclass
-class RunStats:
-    """What this run did; the cost report reads it from the manifest."""
+class IncompleteRun(Exception):
+    """The run ended with tasks left uncommitted because infrastructure stayed broken; `--resume` retries them."""
 
-    started_at: float = field(default_factory=time.time)
-    wall_seconds: float = 0.0
-    first_request_at: float | None = None
-    """When the first generation request went out (engine start-up is before it)."""
-    last_write_at: float | None = None
-    tasks_done: int = 0
-    tasks_resumed: int = 0
-    tasks_failed: int = 0
-    samples: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    replica_seconds: float = 0.0
-    gpus_per_replica: float = 0.0
-    replicas: int = 0
-    replica_restarts: int = 0
-    requests_retried: int = 0
-    verifiers: dict[str, dict[str, int]] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
+    def __init__(self, message: str, manifest: dict[str, Any]):
+        super().__init__(message)
+        self.manifest = manifest
 
-    def count(self, samples: list[Sample]) -> None:
-        for sample in samples:
-            self.samples += 1
-            self.accepted += sample.accepted
-            self.rejected += not sample.accepted
-            self.completion_tokens += sample.completion_tokens
-            for verdict in sample.verdicts:
-                counts = self.verifiers.setdefault(verdict.verifier, {"passed": 0, "failed": 0})
-                counts["passed" if verdict.passed else "failed"] += 1
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class VerifiersDidNotStart(RuntimeError):
+    """A verifier actor failed to start (sandbox preflight, imports): the run cannot verify anything."""
 
 
 def _versions() -> dict[str, str]:
@@ -111,6 +82,8 @@ class Campaign:
         self.generator = make_generator(config.generator)
         self.stats = RunStats()
         self.source_report = SourceReport()
+        self.nodes: list[dict[str, Any]] = []
+        self.provenance: dict[str, Any] = {}
 
     def run(self) -> dict[str, Any]:
         from foundry.cluster.runtime import VerifierPool, init_ray, replica_gpus, replica_pool
@@ -122,52 +95,146 @@ class Campaign:
             raise OutputExists(f"{out.path} already holds a campaign: add --resume to continue it, or pick a new output")
         check_source(self.config.source)
         init_ray(self.config.cluster, self.address)
-        cluster = self.config.cluster
         pool = self.replicas or replica_pool(self.config)
         judges, judge_pools = self._judges(pool)
-        verifiers = VerifierPool(self.config, cluster.verifier_workers, judges)
+        verifiers = VerifierPool(self.config, self.config.cluster.verifier_workers, judges)
+        self.store, self.previous = store, previous
         try:
             self.nodes = pool.nodes()
             self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
-                                 flush_seconds=out.flush_seconds, keep_rejected=out.keep_rejected)
+                                 flush_seconds=out.flush_seconds, keep_rejected=out.keep_rejected,
+                                 schemas=self._schemas())
             with writer:
+                self._record_run("running")
                 tasks = load_tasks(self.config.source, self.source_report)
-                asyncio.run(self._drive(tasks, writer, pool, verifiers))
+                asyncio.run(self._execute(tasks, writer, pool, verifiers, judge_pools))
                 self._finish(pool)
                 writer.manifest_extra = self._manifest_extra(previous)
-            return read_manifest(store) or {}
+            self._record_run("finished")
+        except BaseException:
+            self._finish(pool)
+            self._record_run("failed")
+            raise
         finally:
             verifiers.shutdown()
+            if self.replicas is not None:
+                self.replicas.on_change = None
             for started in judge_pools + ([pool] if self.replicas is None else []):
                 started.shutdown()
+        manifest = read_manifest(store) or {}
+        if self.stats.tasks_failed_infra:
+            raise IncompleteRun(f"{self.stats.tasks_failed_infra} task(s) left uncommitted because infrastructure "
+                                f"stayed broken ({self.stats.failures[-1]}); continue with --resume", manifest)
+        return manifest
+
+    def _schemas(self) -> dict[str, Any]:
+        """Schemas of the splits beside accepted/rejected: the per-task table, and excluded tasks with gates on."""
+        from foundry.sampling import TASKS_SCHEMA
+
+        schemas = {"tasks": TASKS_SCHEMA}
+        if self._gates() is not None:
+            from foundry.quality import EXCLUDED_SCHEMA
+
+            schemas["excluded"] = EXCLUDED_SCHEMA
+        return schemas
+
+    def _gates(self) -> Any:
+        if getattr(self.config, "quality", None) is None:
+            return None
+        if not hasattr(self, "_built_gates"):
+            from foundry.quality import build_gates
+
+            self._built_gates = build_gates(self.config)
+        return self._built_gates
 
     def _judges(self, pool: Any) -> tuple[dict[str, Any], list[Any]]:
-        """Judges for rubric verifiers that run on vLLM replicas: the generator's own, or a pool of their own."""
-        from foundry.cluster.judge import ReplicaJudge
+        """Judges for rubric verifiers that run on vLLM replicas: the generator's own, or a pool of their own.
+        Either way the judge reads the pool's live replicas through a directory, so it follows restarts."""
+        from foundry.cluster.judge import ReplicaDirectory, ReplicaJudge, publish_to
         from foundry.cluster.replicas import ReplicaPool
         from foundry.cluster.runtime import start_replica
 
-        judges, pools = {}, []
+        judges, pools, cluster = {}, [], self.config.cluster
+        generator_directory = None
         for verifier in self.config.verifiers:
             judge = getattr(verifier, "judge", None)
             if judge is None or judge.kind == "openai":
                 continue
             if judge.kind == "generator":
-                judges[verifier.name] = ReplicaJudge(pool.replicas, self.config.engine.model, judge.timeout_seconds)
-                continue
-            judge_campaign = self.config.model_copy(update={"engine": judge.engine})
-            judge_pool = ReplicaPool(lambda i, c=judge_campaign: start_replica(c, i), judge.replicas,
-                                     self.config.cluster.max_in_flight_per_replica)
-            pools.append(judge_pool)
-            judges[verifier.name] = ReplicaJudge(judge_pool.replicas, judge.engine.model, judge.timeout_seconds)
+                if generator_directory is None:
+                    generator_directory = ReplicaDirectory.remote(pool.replicas)
+                    pool.on_change = publish_to(generator_directory)
+                directory, model = generator_directory, self.config.engine.model
+            else:
+                judge_campaign = self.config.model_copy(update={"engine": judge.engine})
+                judge_pool = ReplicaPool(lambda i, c=judge_campaign: start_replica(c, i), judge.replicas,
+                                         cluster.max_in_flight_per_replica, cluster.max_replica_restarts,
+                                         health_interval=cluster.health_interval_seconds,
+                                         health_timeout=cluster.health_timeout_seconds)
+                directory = ReplicaDirectory.remote(judge_pool.replicas)
+                judge_pool.on_change = publish_to(directory)
+                pools.append(judge_pool)
+                model = judge.engine.model
+            judges[verifier.name] = ReplicaJudge(directory, model, judge.timeout_seconds,
+                                                 attempts=cluster.infra_retries + 1,
+                                                 backoff_seconds=cluster.infra_backoff_seconds)
         return judges, pools
 
-    def _finish(self, pool: Any) -> None:
-        self.stats.wall_seconds = time.time() - self.stats.started_at
-        self.stats.replica_seconds = self.stats.wall_seconds * self.stats.replicas
-        self.stats.replica_restarts, self.stats.requests_retried = pool.restarts, pool.requests_retried
-        self.on_progress(self.stats)  # the final figures (wall time now set)
+    async def _execute(self, tasks: Iterable[Task], writer: ShardWriter, pool: Any, verifiers: Any,
+                       judge_pools: list[Any]) -> None:
+        from foundry.cluster.executor import Executor, PriorityGate, Retry
+        from foundry.pipeline.sampler import TaskSampler
+        from foundry.sampling import make_policy
+
+        config, cluster = self.config, self.config.cluster
+        for judge_pool in judge_pools:
+            judge_pool.watch()
+        described = asyncio.ensure_future(self._describe(verifiers))
+        policy = make_policy(config)
+        capacity = cluster.replicas * cluster.max_in_flight_per_replica
+        gate = PriorityGate(capacity) if getattr(policy, "prefers", False) else None
+
+        async def generate(request, priority: float):
+            self.stats.first_request_at = self.stats.first_request_at or time.time()
+            if gate is None:
+                return await pool.generate(request)
+            async with gate.slot(priority):
+                return await pool.generate(request)
+
+        async def verify(samples):
+            try:
+                await asyncio.shield(described)
+            except Exception as exc:
+                raise VerifiersDidNotStart(f"verifier actors did not start: {exc}") from exc
+            return await verifiers.verify(samples, cluster.verify_timeout_seconds)
+
+        def retried(what: str, exc: BaseException) -> None:
+            self.stats.infra_retries += 1
+            log.warning("%s failed (%s: %s); retrying", what, type(exc).__name__, str(exc)[:200])
+
+        gates = self._gates()
+        executor = Executor(
+            sampler=TaskSampler(config.name, self.generator, config.sampling.params(), self._stamp),
+            policy=policy, generate=generate, verify=verify, writer=writer, stats=self.stats,
+            retry=Retry(cluster.infra_retries, cluster.infra_backoff_seconds, retried),
+            concurrency=capacity * (2 if gate else 1) + 2 * cluster.verifier_workers,
+            commit_queue=config.output.commit_queue_tasks, max_outage_seconds=config.output.max_outage_seconds,
+            task_gates=gates.task_gates if gates else (), sample_gates=gates.sample_gates if gates else (),
+            excluded_row=self._excluded_row, task_row=self._task_row,
+            on_progress=self._progress(pool), on_commit=lambda: self._record_run("running"))
+        try:
+            await executor.run(tasks)
+        except BaseException:
+            described.cancel()
+            raise
+        await described  # a verifier that cannot start fails the run with its own error, tasks or not
+
+    def _progress(self, pool: Any) -> Callable[[RunStats], None]:
+        def update(stats: RunStats) -> None:
+            stats.replica_restarts = pool.restarts
+            self.on_progress(stats)
+        return update
 
     async def _describe(self, verifiers: Any) -> None:
         """Provenance and the verifier nodes, asked for while generation starts: verifier actors start up (imports,
@@ -177,73 +244,37 @@ class Campaign:
         self.provenance = self._provenance(versions)
         self.row_provenance = row_provenance(self.provenance)
 
-    async def _drive(self, tasks: Iterable[Task], writer: ShardWriter, pool: Any, verifiers: Any) -> None:
-        cluster = self.config.cluster
-        self._described = asyncio.ensure_future(self._describe(verifiers))
-        capacity = asyncio.Semaphore(cluster.replicas * cluster.max_in_flight_per_replica + 2 * cluster.verifier_workers)
-        running: set[asyncio.Task] = set()
-        failed: list[BaseException] = []
+    def _stamp(self, replica: str | None) -> dict[str, Any]:
+        # provenance after verification: verifiers do not read it, so it does not travel to them
+        return {**self.row_provenance, "replica": replica, "created_at": datetime.now(timezone.utc).isoformat()}
 
-        def done(job: asyncio.Task) -> None:
-            running.discard(job)
-            capacity.release()
-            if not job.cancelled() and job.exception() is not None:
-                failed.append(job.exception())
+    def _task_row(self, budget: Any) -> dict[str, Any]:
+        return budget.row(model=self.config.engine.model, verifiers=self.provenance.get("verifiers", []))
 
-        for task in tasks:
-            if task.id in writer.completed_tasks:
-                self.stats.tasks_resumed += 1
-                continue
-            await capacity.acquire()
-            if failed:
-                break
-            job = asyncio.create_task(self._task(task, writer, pool, verifiers))
-            running.add(job)
-            job.add_done_callback(done)
-        while running:
-            await asyncio.wait(list(running))
-        await self._described  # a verifier that cannot start fails the run with its own error, tasks or not
-        if failed:
-            raise failed[0]
+    def _excluded_row(self, task: Task, exclusion: Any) -> dict[str, Any]:
+        from foundry.quality import excluded_row
 
-    async def _task(self, task: Task, writer: ShardWriter, pool: Any, verifiers: Any) -> None:
-        """Sample one task until it has enough accepted samples or its sample budget is spent."""
-        config, samples = self.config, []
-        wanted = config.stop_after_accepted or float("inf")
+        return excluded_row(task, exclusion)
+
+    def _finish(self, pool: Any) -> None:
+        self.stats.wall_seconds = time.time() - self.stats.started_at
+        self.stats.replica_seconds = self.stats.wall_seconds * self.stats.replicas
+        self.stats.replica_restarts, self.stats.requests_retried = pool.restarts, pool.requests_retried
+        self.on_progress(self.stats)  # the final figures (wall time now set)
+
+    def _record_run(self, status: str) -> None:
+        """The run's record, written at start, after each commit and at the end: a killed run still counts."""
+        now = time.time()
+        self.stats.wall_seconds = now - self.stats.started_at
+        self.stats.replica_seconds = self.stats.wall_seconds * self.stats.replicas
         try:
-            while len(samples) < config.samples_per_task and sum(s.accepted for s in samples) < wanted:
-                n = min(config.sampling.n, config.samples_per_task - len(samples))
-                request = self.generator.request(
-                    task, f"{task.id}-{len(samples)}-{uuid.uuid4().hex[:8]}", {**config.sampling.params(), "n": n}
-                )
-                self.stats.first_request_at = self.stats.first_request_at or time.time()
-                result = await pool.generate(request)
-                self.stats.prompt_tokens += result.prompt_tokens
-                batch = [
-                    self._sample(task, result, completion, len(samples) + i)
-                    for i, completion in enumerate(result.completions)
-                ]
-                verdicts = await verifiers.verify(batch, config.cluster.verify_timeout_seconds)
-                await self._described
-                # provenance after verification: verifiers do not read it, so it does not travel to them
-                stamp = {**self.row_provenance, "replica": result.replica,
-                         "created_at": datetime.now(timezone.utc).isoformat()}
-                samples += [s.model_copy(update={"verdicts": v, "accepted": ok, "provenance": stamp})
-                            for s, (v, ok) in zip(batch, verdicts)]
-        except PromptError as exc:
-            self.stats.tasks_failed += 1
-            self.stats.failures.append(str(exc))
-            return
-        writer.add_task(task.id, samples)
-        self.stats.last_write_at = time.time()
-        self.stats.count(samples)
-        self.stats.tasks_done += 1
-        self.stats.replica_restarts = pool.restarts
-        self.on_progress(self.stats)
-
-    def _sample(self, task: Task, result: Any, completion: Any, index: int) -> Sample:
-        sid = sample_id(self.config.name, task.id, index)
-        return self.generator.sample(task, result, completion, sid, index)
+            record = self.stats.model_copy(deep=True)  # the live stats keep changing on the event loop
+            record.status, record.campaign = status, self.config.name
+            record.source, record.nodes = self.source_report.as_dict(), list(self.nodes)
+            record.ended_at = now if status != "running" else None
+            write_run_record(self.store, record)
+        except Exception as exc:  # best effort: the store may be down right now; the next commit writes it again
+            log.warning("run record not written (%s: %s)", type(exc).__name__, str(exc)[:200])
 
     def _provenance(self, verifier_versions: list[dict[str, str]]) -> dict[str, Any]:
         return {
@@ -274,4 +305,4 @@ def run(config: CampaignConfig, **kwargs: Any) -> dict[str, Any]:
     return Campaign(config, **kwargs).run()
 
 
-__all__ = ["Campaign", "OutputExists", "RunStats", "run", "MANIFEST"]
+__all__ = ["Campaign", "IncompleteRun", "OutputExists", "RunStats", "run", "MANIFEST"]

@@ -69,7 +69,9 @@ class ReplicaPool:
         health_interval: float = 30.0,
         health_timeout: float = 60.0,
         request_timeout: float | None = 900.0,
+        on_change: Callable[[list[Any]], Any] | None = None,
     ):
+        """`on_change(replicas)` runs after every replacement: judges read the live handles through it."""
         self._start = start
         self._stop = stop or (lambda index, actor: ray.kill(actor, no_restart=True))
         self.slots = [_Replica(start(i)) for i in range(size)]
@@ -85,6 +87,7 @@ class ReplicaPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._capacity: asyncio.Semaphore | None = None
         self._background: set[asyncio.Task] = set()
+        self.on_change = on_change
 
     @property
     def replicas(self) -> list[Any]:
@@ -167,6 +170,10 @@ class ReplicaPool:
             if not future.done():
                 future.set_exception(exc)
 
+    def watch(self) -> None:
+        """Start the watchdog on the running loop now, for a pool that only judges (no `generate` binds it)."""
+        self._bind_loop()
+
     def _bind_loop(self) -> None:
         """Per-event-loop state: a pool outlives `asyncio.run` calls (tests and benchmarks reuse one)."""
         loop = asyncio.get_running_loop()
@@ -209,6 +216,8 @@ class ReplicaPool:
         log.warning("replica-%d replaced (%s); restart %d/%d", index, reason, self.restarts, self.max_restarts)
         fresh = _Replica(self._start(index))
         self.slots[index] = fresh
+        if self.on_change is not None:
+            self.on_change(self.replicas)
         if self._loop is not None and self._loop.is_running():
             self._spawn(self._await_ready(index, fresh))
 

@@ -17,6 +17,7 @@ import ray
 
 from foundry.cluster.placement import QUIET_ENGINE, ReplicaLauncher, here, replica_gpus
 from foundry.config import CampaignConfig, ClusterConfig
+from foundry.errors import VerificationTimeout
 from foundry.types import Sample, Verdict
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,6 @@ def _resolve(future: asyncio.Future, result: Any = None, error: BaseException | 
         future.set_exception(error) if error is not None else future.set_result(result)
 
 
-def _timed_out(timeout: float) -> tuple[list[Verdict], bool]:
-    reason = f"verification exceeded {timeout:.0f}s"
-    return [Verdict(verifier="timeout", passed=False, score=0.0, reason=reason)], False
-
-
 class VerifierPool:
     """A fixed pool of verifier actors; `verify` waits for a free one, which is the backpressure on generation."""
 
@@ -114,6 +110,7 @@ class VerifierPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seconds_per_sample = 0.0  # moving average, sizes merged calls
         self._calls: set[asyncio.Task] = set()
+        self.replaced = 0
 
     async def verify(self, samples: list[Sample], timeout: float) -> list[tuple[list[Verdict], bool]]:
         """Verify one task's samples. While every worker is busy, the checks of many tasks wait and then go out
@@ -145,17 +142,18 @@ class VerifierPool:
         try:
             results = await asyncio.wait_for(worker.verify.remote(samples), batch[0].timeout)
         except asyncio.TimeoutError:
-            # A runaway check (a parser stuck in sympy, say): replace the worker; alone, the task's samples are
-            # rejected; merged with others, every task is checked again alone to find the runaway.
-            ray.kill(worker)
-            self.workers.remove(worker)
-            worker = self._actor_class.remote(self._body, self._judges)
-            self.workers.append(worker)
+            # A runaway check (a parser stuck in sympy, say): replace the worker; alone, the task's check fails as
+            # an infrastructure error (retried by the executor, never a rejection); merged with others, every task
+            # is checked again alone to find the runaway.
+            worker = self._replace(worker)
             if len(batch) == 1:
-                _resolve(batch[0].future, [_timed_out(batch[0].timeout) for _ in batch[0].samples])
+                _resolve(batch[0].future, error=VerificationTimeout(
+                    f"verification exceeded {batch[0].timeout:.0f}s"))
             else:
                 self._pending[:0] = [dataclasses.replace(check, alone=True) for check in batch]
         except Exception as exc:
+            if isinstance(exc, ray.exceptions.RayActorError):
+                worker = self._replace(worker)  # a dead worker must not go back to the idle list
             for check in batch:
                 _resolve(check.future, error=exc)
         else:
@@ -169,6 +167,17 @@ class VerifierPool:
         finally:
             self.idle.append(worker)
             self._dispatch()
+
+    def _replace(self, worker: Any) -> Any:
+        try:
+            ray.kill(worker)
+        except Exception:  # already gone
+            pass
+        self.workers.remove(worker)
+        fresh = self._actor_class.remote(self._body, self._judges)
+        self.workers.append(fresh)
+        self.replaced += 1
+        return fresh
 
     async def describe(self) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
         """The chain's verifier names and versions, and each worker's node; answered once the workers have started."""

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from foundry.config import AcceptanceConfig
+from foundry.errors import InfrastructureError
 from foundry.types import Sample, Verdict
 
 
@@ -73,6 +74,8 @@ class VerifierChain:
             verdict = verifier.verify(sample)
             if not isinstance(verdict, Verdict):
                 raise TypeError(f"returned {type(verdict).__name__}, not a Verdict")
+        except InfrastructureError:
+            raise  # says nothing about the sample: the executor retries, or leaves the task uncommitted
         except Exception as exc:  # a verifier bug must reject the sample, not crash the campaign
             verdict = reject(verifier, f"verifier error: {type(exc).__name__}: {exc}"[:500])
         return verdict.model_copy(update={"seconds": round(time.perf_counter() - start, 6)})

@@ -13,6 +13,7 @@ import os
 from typing import Any, Protocol
 
 from foundry.config import JudgeConfig, RubricVerifierConfig
+from foundry.errors import InfrastructureError
 from foundry.types import Sample, Verdict
 from foundry.verifiers.base import accept, reject
 
@@ -37,17 +38,22 @@ class OpenAIJudge:
         import httpx
 
         key = os.environ.get(self.api_key_env, "")
-        response = httpx.post(
-            f"{self.base_url}/chat/completions",
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            json={
-                "model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                "response_format": {"type": "json_schema", "json_schema": {"name": "scores", "schema": json_schema}},
-            },
-            timeout=self.timeout,
-        )
-        response.raise_for_status()
-        return response.json()["choices"][0]["message"]["content"] or ""
+        try:
+            response = httpx.post(
+                f"{self.base_url}/chat/completions",
+                headers={"Authorization": f"Bearer {key}"} if key else {},
+                json={
+                    "model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
+                    "response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "scores", "schema": json_schema}},
+                },
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+            return response.json()["choices"][0]["message"]["content"] or ""
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+            # unreachable, refusing or answering garbage: the endpoint's fault, never a verdict on the sample
+            raise InfrastructureError(f"judge {self.base_url}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def scores_schema(config: RubricVerifierConfig) -> dict[str, Any]:
