@@ -12,6 +12,7 @@ from foundry.config.cluster import ClusterConfig
 from foundry.config.engine import EngineConfig, SamplingConfig
 from foundry.config.generators import AnyGeneratorConfig, GeneratorConfig
 from foundry.config.output import OutputConfig
+from foundry.config.quality import QualityConfig
 from foundry.config.source import SourceConfig
 from foundry.config.verifiers import AcceptanceConfig, VerifierConfig
 
@@ -35,6 +36,8 @@ class CampaignConfig(Strict):
     """Upper bound on samples per task (default: `sampling.n`, one request per task)."""
     output: OutputConfig
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    quality: QualityConfig | None = None
+    """Quality gates: benchmark decontamination and deduplication of tasks and samples (off when unset)."""
 
     @model_validator(mode="after")
     def _check(self) -> CampaignConfig:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from foundry.config.campaign import CampaignConfig
 from foundry.config.generators import _UNION_TAGS
 from foundry.config.parsing import ConfigError, parse_yaml, read_config_file
+from foundry.config.quality import resolve_quality_paths
 from foundry.config.verifiers import _VERIFIER_KINDS
 
 
@@ -93,6 +94,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             is_file = section == "source" and Path(value).suffix.lower() in (".jsonl", ".json", ".parquet")
             if section == "output" or is_file or candidate.exists():
                 node[key] = str(candidate.resolve())
+    resolve_quality_paths(data, base)
     tools = data["generator"].get("tools") if isinstance(data.get("generator"), dict) else None
     for tool in tools if isinstance(tools, list) else []:
         corpus = tool.get("corpus") if isinstance(tool, dict) else None

