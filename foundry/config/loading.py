@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from foundry.config.campaign import CampaignConfig
 from foundry.config.generators import _UNION_TAGS
-from foundry.config.parsing import ConfigError, parse_yaml, read_config_file
+from foundry.config.parsing import ConfigError, describe_value, parse_yaml, read_config_file
 from foundry.config.quality import resolve_quality_paths
-from foundry.config.verifiers import _VERIFIER_KINDS
+from foundry.config.tools import ToolConfig
+from foundry.config.verifiers import _VERIFIER_KINDS, VerifierConfig
+
+_KINDS = {name: [member.model_fields["kind"].default for member in get_args(get_args(union)[0])]
+          for name, union in (("verifiers", VerifierConfig), ("tools", ToolConfig))}
+"""The kinds a list entry may have, in declaration order, by the name of the list."""
 
 
 def _set_path(data: dict[str, Any], dotted: str, raw: str, where: str) -> None:
@@ -48,11 +53,21 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> str:
 
 def _describe(error: dict[str, Any], data: Any = None) -> str:
     loc = _user_path(error["loc"], data)
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
+    message, kind = error["msg"], error["type"]
+    if kind == "extra_forbidden":
         message = "unknown field"
     elif message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        # pydantic names its classes ("a valid dictionary or instance of SourceConfig"); say what the file holds.
+        message = f"expected a mapping of fields (key: value), found {describe_value(error['input'])}"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        # pydantic would name the discriminator function and leave `kind` out of the location.
+        loc = f"{loc}.kind" if loc else "kind"
+        collection = next((str(p) for p in reversed(error["loc"]) if str(p) in _KINDS), None)
+        expected = error.get("ctx", {}).get("expected_tags") or ", ".join(map(repr, _KINDS.get(collection, [])))
+        message = f"unknown kind {error['ctx']['tag']!r}" if kind == "union_tag_invalid" else "Field required"
+        message += f" (one of {expected})" if expected else ""
     return f"{loc}: {message}" if loc else message
 
 
@@ -84,9 +99,14 @@ def load_config_data(path: Path, overrides: list[str] | None = None) -> dict[str
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in a config mean relative to the config file, wherever `foundry` runs from."""
-    for section, key in (("source", "path"), ("output", "path"), ("engine", "model")):
-        node = data.get(section)
+    verifiers = data.get("verifiers") if isinstance(data.get("verifiers"), list) else []
+    judges = [v.get("judge") for v in verifiers if isinstance(v, dict)]
+    engines = [("engine", judge.get("engine")) for judge in judges if isinstance(judge, dict)]
+    for section, node in [(s, data.get(s)) for s in ("source", "output", "engine")] + engines:
+        key = "model" if section == "engine" else "path"
         value = node.get(key) if isinstance(node, dict) else None
+        if isinstance(value, str) and value.startswith("~"):
+            value = node[key] = str(Path(value).expanduser())  # the shell would have; YAML does not
         if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
             candidate = base / value
             # A source or model that is not a local file is a hub name (`openai/gsm8k`), left as is; a source
@@ -98,5 +118,6 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     tools = data["generator"].get("tools") if isinstance(data.get("generator"), dict) else None
     for tool in tools if isinstance(tools, list) else []:
         corpus = tool.get("corpus") if isinstance(tool, dict) else None
-        if isinstance(corpus, str) and not Path(corpus).is_absolute():
-            tool["corpus"] = str((base / corpus).resolve())
+        if isinstance(corpus, str):
+            corpus = Path(corpus).expanduser()
+            tool["corpus"] = str(corpus if corpus.is_absolute() else (base / corpus).resolve())

@@ -82,7 +82,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: the config is empty (expected name, source, output, ...)"])
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: expected a mapping (name: ..., source: ...) at the top level, "
-                           f"found {_kind(data)}"])
+                           f"found {describe_value(data)}"])
     return data
 
 
@@ -121,6 +121,11 @@ def _yaml_problem(exc: yaml.YAMLError, text: str, with_lines: bool) -> str:
     return f"line {where}: {problem}" if with_lines and where else problem
 
 
-def _kind(value: Any) -> str:
-    names = {list: "a list", str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+def describe_value(value: Any) -> str:
+    """What a YAML value is, as a user would say it: `a list`, `the string 'tasks.jsonl'`, `nothing`."""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, str):
+        return f"the string {value if len(value) <= 40 else value[:37] + '...'!r}"
+    names = {list: "a list", int: "an integer", float: "a number", bool: "a boolean", dict: "a mapping"}
     return names.get(type(value), f"a {type(value).__name__}")

@@ -179,7 +179,8 @@ def test_an_empty_config_says_so(tmp_path, content):
 
 @pytest.mark.parametrize(
     ("content", "found"),
-    [("- name: t\n- source: x\n", "a list"), ("just some words\n", "a string"), ("42\n", "an integer")],
+    [("- name: t\n- source: x\n", "a list"), ("just some words\n", "the string 'just some words'"),
+     ("42\n", "an integer")],
 )
 def test_a_top_level_that_is_not_a_mapping_says_what_it_found(tmp_path, content, found):
     path = write(tmp_path, content)
@@ -200,3 +201,60 @@ def test_a_non_string_top_level_key_is_a_field_error(tmp_path):
 def test_a_set_into_a_section_that_is_not_a_mapping_names_the_override(tmp_path):
     path = write(tmp_path, MINIMAL + "sampling: 4\n")
     assert problems(path, ["sampling.n=2"]) == ["--set sampling.n=2: no such field path"]
+
+
+# --- shapes pydantic would describe in its own terms ----------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [("source: tasks.jsonl\n", "source: expected a mapping of fields (key: value), found the string 'tasks.jsonl'"),
+     ("sampling:\n", "sampling: expected a mapping of fields (key: value), found nothing (an empty value)"),
+     ("generator: reasoning\n", "generator: expected a mapping of fields (key: value), found the string 'reasoning'"),
+     ("verifiers: [math]\n", "verifiers.0: expected a mapping of fields (key: value), found the string 'math'")],
+    ids=["source-as-a-path", "empty-section", "generator-as-a-name", "verifier-as-a-name"],
+)
+def test_a_section_given_as_a_plain_value_says_what_it_found(tmp_path, extra, expected):
+    body = MINIMAL.replace("source: {path: tasks.jsonl}\n", "") if extra.startswith("source") else MINIMAL
+    path = write(tmp_path, body + extra)
+    assert problems(path) == [f"{path}: {expected}"]
+
+
+def test_an_unknown_kind_names_the_kind_field_and_the_choices(tmp_path):
+    path = write(tmp_path, MINIMAL + "generator: {kind: reason}\nverifiers: [{kind: maths}]\n")
+    assert sorted(problems(path)) == [
+        f"{path}: generator.kind: unknown kind 'reason' (one of 'reasoning', 'tool_use')",
+        f"{path}: verifiers.0.kind: unknown kind 'maths' (one of 'math', 'regex', 'length', 'sections', 'code', "
+        "'rubric', 'trace')",
+    ]
+
+
+def test_a_missing_kind_names_the_kind_field_and_the_choices(tmp_path):
+    path = write(tmp_path, MINIMAL + "verifiers: [{name: x}]\n"
+                                     "generator: {kind: tool_use, tools: [{name: py}]}\n")
+    assert sorted(problems(path)) == [
+        f"{path}: generator.tools.0.kind: Field required (one of 'python', 'search', 'function')",
+        f"{path}: verifiers.0.kind: Field required (one of 'math', 'regex', 'length', 'sections', 'code', 'rubric', "
+        "'trace')",
+    ]
+
+
+# --- paths as a shell user writes them ----------------------------------------------------------------------------
+
+def test_a_home_relative_path_means_the_home_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    path = write(tmp_path / "home" / "data", "name: t\nsource: {path: ~/data/tasks.jsonl}\noutput: {path: ~/out}\n"
+                 "generator: {kind: tool_use, tools: [{kind: search, corpus: ~/data/corpus.jsonl}]}\n")
+    config = load_config(path)
+    assert config.source.path == str(home / "data" / "tasks.jsonl")
+    assert config.output.path == str(home / "out")
+    assert config.generator.tools[0].corpus == str(home / "data" / "corpus.jsonl")
+
+
+def test_a_local_judge_model_resolves_against_the_config_file(tmp_path, monkeypatch):
+    (tmp_path / "judge-model").mkdir()
+    path = write(tmp_path, MINIMAL + "verifiers:\n  - kind: rubric\n    criteria: [{name: a, description: b}]\n"
+                                     "    judge: {kind: replicas, engine: {model: judge-model}}\n")
+    monkeypatch.chdir("/")
+    assert load_config(path).verifiers[0].judge.engine.model == str(tmp_path / "judge-model")
