@@ -1,0 +1,79 @@
+"""Is this text a benchmark item? Word n-gram coverage first, then (optionally) embedding similarity.
+
+The n-gram stage is exact and cheap and sees verbatim copies, copies wrapped in other text and, with numbers
+masked, copies with their numbers changed. The embedding stage runs only on what the n-gram stage let through and
+catches rephrasings. Every finding says which stage found it (`method`), so a report can count them apart.
+An LLM-judge confirmation of embedding hits is not implemented: embedding hits are final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from foundry.quality.benchmarks import BenchmarkItem
+from foundry.quality.embedding import Embedder, EmbeddingIndex
+from foundry.quality.ngram import NgramIndex
+
+
+@dataclass(frozen=True)
+class Contamination:
+    """Which benchmark item a text matched, how (`ngram` | `embedding`) and how strongly (coverage or cosine)."""
+
+    benchmark: str
+    item_id: str
+    method: str
+    score: float
+    field: str = "text"
+    """The item's field the text matched: `text` (the question) or `answer`."""
+
+    def reason(self) -> str:
+        what = "n-gram coverage" if self.method == "ngram" else "embedding cosine"
+        part = "" if self.field == "text" else f" ({self.field})"
+        return f"{self.benchmark} item {self.item_id}{part}: {what} {self.score:.2f}"
+
+    def as_dict(self) -> dict:
+        return {"benchmark": self.benchmark, "item_id": self.item_id, "method": self.method,
+                "score": round(self.score, 4)}
+
+
+class Decontaminator:
+    """Both stages over a fixed set of benchmark items, built once per run and then read-only (picklable)."""
+
+    def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5, mask_numbers: bool = True,
+                 embedder: Embedder | None = None, embedding_threshold: float = 0.85):
+        self.items, self.threshold, self.embedding_threshold = items, threshold, embedding_threshold
+        # Questions are compared with numbers masked (a changed number is still the same item); answers as they
+        # are: masked, worked solutions of different problems look alike ("0 0 0 0 0 0 0 0").
+        self.questions = NgramIndex([i.text for i in items], n=n, mask_numbers=mask_numbers)
+        self.answer_items = [index for index, item in enumerate(items) if item.answer]
+        self.answers = NgramIndex([items[i].answer for i in self.answer_items], n=n, mask_numbers=False)
+        self.embedding = EmbeddingIndex([i.text for i in items], embedder) if embedder else None
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return sorted({item.benchmark for item in self.items})
+
+    def check(self, text: str | None) -> Contamination | None:
+        return self.check_many([text])[0]
+
+    def check_many(self, texts: list[str | None]) -> list[Contamination | None]:
+        """One finding (or None) per text; the embedding stage sees only texts the n-gram stage passed."""
+        found = [self._ngram(t) if t else None for t in texts]
+        if self.embedding is not None:
+            rest = [i for i, t in enumerate(texts) if t and found[i] is None]
+            for i, (doc, score) in zip(rest, self.embedding.best_many([texts[i] for i in rest])):
+                if doc >= 0 and score >= self.embedding_threshold:
+                    item = self.items[doc]
+                    found[i] = Contamination(item.benchmark, item.item_id, "embedding", score)
+        return found
+
+    def _ngram(self, text: str) -> Contamination | None:
+        best = None
+        for index, field, positions in ((self.questions, "text", None), (self.answers, "answer", self.answer_items)):
+            match = index.best(text)
+            if match is not None and match.coverage >= self.threshold and (best is None or match.coverage > best[0]):
+                best = (match.coverage, field, match.doc if positions is None else positions[match.doc])
+        if best is None:
+            return None
+        item = self.items[best[2]]
+        return Contamination(item.benchmark, item.item_id, "ngram", best[0], best[1])

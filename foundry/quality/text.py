@@ -1,0 +1,68 @@
+"""Text normalization and hashing shared by decontamination and dedup.
+
+Normalization is what makes "Janet's ducks lay 16 eggs." and "janet s ducks lay 16 eggs" the same text: NFKC,
+lowercase, every run of punctuation or whitespace becomes one space. Optionally numbers become one placeholder, so a
+benchmark item with its numbers changed still shares its word n-grams with the original.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import xxhash
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NON_WORD = re.compile(r"[\W_]+")  # punctuation, symbols and whitespace, in every script
+NUMBER_TOKEN = "0"
+
+# Fixed odd multipliers: a gram's hash is sum(token_hash[i] * _MIX[i]) mod 2**64, so it is order-sensitive, computed
+# for all grams of a text at once with numpy, and the same in every process (no per-process hash seed).
+_MIX = np.array(
+    [xxhash.xxh3_64_intdigest(f"foundry-gram-{i}".encode()) | 1 for i in range(64)], dtype=np.uint64
+)
+
+
+def normalize(text: str, mask_numbers: bool = False) -> str:
+    """Lowercase, punctuation and whitespace collapsed to single spaces; numbers to one placeholder if asked."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if mask_numbers:
+        text = _NUMBER.sub(f" {NUMBER_TOKEN} ", text)
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def words(text: str, mask_numbers: bool = False) -> list[str]:
+    return normalize(text, mask_numbers).split()
+
+
+def token_hashes(tokens: list[str]) -> np.ndarray:
+    """One stable 64-bit hash per word."""
+    return np.fromiter((xxhash.xxh3_64_intdigest(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+
+
+def gram_hashes(tokens: list[str], n: int) -> np.ndarray:
+    """Hashes of every word n-gram of `tokens`, in order (empty when there are fewer than `n` words)."""
+    if n > len(_MIX):
+        raise ValueError(f"n-grams of at most {len(_MIX)} words")
+    count = len(tokens) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    hashes = token_hashes(tokens)
+    out = np.zeros(count, dtype=np.uint64)
+    for i in range(n):
+        out += hashes[i : i + count] * _MIX[i]  # wraps mod 2**64 by design
+    return out
+
+
+def exact_key(text: str) -> str:
+    """Hash of the normalized text: two texts with the same key are exact duplicates up to case and punctuation."""
+    return xxhash.xxh3_128_hexdigest(normalize(text).encode())
+
+
+def shingles(text: str, size: int) -> list[bytes]:
+    """Distinct word shingles of the normalized text (the whole text when it is shorter than `size` words)."""
+    tokens = words(text)
+    if len(tokens) <= size:
+        return [" ".join(tokens).encode()] if tokens else []
+    return list({" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)})
