@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from foundry.config import CampaignConfig, ConfigError, load_config
+from foundry.quality.commands import decontaminate_command, dedup_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 err = Console(stderr=True, highlight=False)
@@ -121,6 +122,10 @@ def verify(
     except SourceError as exc:
         bad_input([str(exc)])
     out.print_json(json.dumps({k: summary[k] for k in ("samples", "accepted", "rejected", "verifiers", "input")}))
+
+
+app.command("decontaminate")(decontaminate_command)
+app.command("dedup")(dedup_command)
 
 
 @app.command()
