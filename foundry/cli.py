@@ -301,8 +301,8 @@ def push(
     import os
     import re
 
-    from foundry.storage.hub import NotAnOutput, PushError
-    from foundry.storage.hub import push as push_to_hub
+    from foundry.publish.hub import NotAnOutput, PushError
+    from foundry.publish.hub import push as push_to_hub
 
     problems = []
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id) or ".." in repo_id or "--" in repo_id:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from foundry.config import CampaignConfig
 from foundry.generators.parsing import extract_answer, split_reasoning
 from foundry.sources import SourceError, SourceReport
+from foundry.storage.layout import COMMITS, MANIFEST
 from foundry.storage.shards import ShardWriter
 from foundry.storage.uri import open_store
 from foundry.types import Sample, sample_id
@@ -86,7 +87,7 @@ def recheck(config: CampaignConfig, input_path: Path, output: str, address: str 
         except (ValueError, TypeError) as exc:
             report.skip(number, str(exc))
     store = open_store(output)
-    if store.get("manifest.json"):
+    if store.get(MANIFEST) is not None or store.list(COMMITS):
         raise SourceError(f"--output: {output} already holds results; pick a new folder")
     init_ray(config.cluster, address)
     pool = VerifierPool(config, config.cluster.verifier_workers)

@@ -1,42 +1,49 @@
-"""What the data cost: a report computed from the manifest alone, so `foundry report OUTPUT` works any time."""
+"""What the data cost: a report computed from the manifest and the run records, so `foundry report OUTPUT` works
+any time, during a run or after one was killed (a killed run counts to its last recorded update)."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.table import Table
 
+from foundry.storage.records import Manifest, run_states
 
-def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> dict[str, Any]:
-    """Totals over every run recorded in the manifest (a resumed campaign has several).
+
+def cost(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: float | None = None) -> dict[str, Any]:
+    """Totals over every run of the campaign (a resumed campaign has several, killed ones included).
 
     The price defaults to the campaign's `cluster.price_per_gpu_hour`, as recorded in the manifest's config.
     """
     if price_per_gpu_hour is None:
-        price_per_gpu_hour = ((manifest.get("config") or {}).get("cluster") or {}).get("price_per_gpu_hour")
-    runs = manifest.get("runs", [])
-    wall = sum(r["wall_seconds"] for r in runs)
-    gpu_seconds = sum(r["wall_seconds"] * r["replicas"] * r["gpus_per_replica"] for r in runs)
-    replica_seconds = sum(r["replica_seconds"] for r in runs)
-    tokens = sum(r["completion_tokens"] for r in runs)
+        price_per_gpu_hour = ((manifest.config or {}).get("cluster") or {}).get("price_per_gpu_hour")
+    runs = manifest.runs
+    wall = sum(r.elapsed_seconds for r in runs)
+    gpu_seconds = sum(r.gpu_seconds for r in runs)
+    replica_seconds = sum(r.held_replica_seconds for r in runs)
+    tokens = sum(r.completion_tokens for r in runs)
     # first request → last write: the time the engines were generating, without start-up (model loading)
-    generating = sum(r["last_write_at"] - r["first_request_at"] for r in runs
-                     if r.get("first_request_at") and r.get("last_write_at"))
-    accepted = manifest.get("accepted", 0)
-    samples = manifest.get("samples", 0)
+    generating = sum(r.last_write_at - r.first_request_at for r in runs if r.first_request_at and r.last_write_at)
+    accepted, samples = manifest.accepted, manifest.samples
     verifiers: dict[str, dict[str, int]] = {}
     for run in runs:
-        for name, counts in run.get("verifiers", {}).items():
+        for name, counts in run.verifiers.items():
             total = verifiers.setdefault(name, {"passed": 0, "failed": 0})
-            total["passed"] += counts["passed"]
-            total["failed"] += counts["failed"]
+            total["passed"] += counts.get("passed", 0)
+            total["failed"] += counts.get("failed", 0)
+    states = run_states(runs, now)
     report = {
         "wall_seconds": round(wall, 3),
         "runs": len(runs),
+        "runs_not_finished": [_unfinished(run, state) for run, state in zip(runs, states) if state != "finished"],
         "samples": samples,
         "accepted": accepted,
-        "rejected": manifest.get("rejected", 0),
+        "rejected": manifest.rejected,
         "acceptance_rate": round(accepted / samples, 4) if samples else None,
+        "rows": {split: n for split, n in manifest.counts.items() if n},
+        "tasks_failed_infra": sum(r.tasks_failed_infra for r in runs),
         "generated_tokens": tokens,
         "tokens_per_second": round(tokens / wall, 1) if wall else None,
         "generation_seconds": round(generating, 3),
@@ -46,7 +53,7 @@ def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> d
         "gpu_seconds_per_accepted": round(gpu_seconds / accepted, 4) if accepted else None,
         "replica_seconds_per_accepted": round(replica_seconds / accepted, 4) if accepted else None,
         "verifiers": {
-            name: {**c, "pass_rate": round(c["passed"] / (c["passed"] + c["failed"]), 4)}
+            name: {**c, "pass_rate": round(c["passed"] / (c["passed"] + c["failed"]), 4) if any(c.values()) else None}
             for name, c in verifiers.items()
         },
     }
@@ -57,14 +64,41 @@ def cost(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> d
     return report
 
 
-def render_report(manifest: dict[str, Any], price_per_gpu_hour: float | None = None) -> Table:
-    figures = cost(manifest, price_per_gpu_hour)
-    table = Table(title=f"campaign {manifest.get('campaign', '?')}", show_header=False)
+def _unfinished(run: Any, state: str) -> dict[str, Any]:
+    return {"run_id": run.run_id, "state": state, "counted_seconds": round(run.elapsed_seconds, 3),
+            "last_update": when(run.updated_at or run.started_at)}
+
+
+_STATE_TEXT = {
+    "killed": "killed: never recorded an end; counted to its last update",
+    "stale": "no update for a while (killed, or its host lost); counted to its last update",
+    "running": "still running; counted so far",
+    "failed": "failed",
+}
+
+
+def when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_report(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: float | None = None) -> Table:
+    figures = cost(manifest, price_per_gpu_hour, now=now if now is not None else time.time())
+    table = Table(title=f"campaign {manifest.campaign or '?'}", show_header=False)
     for key, value in figures.items():
         if key == "verifiers":
-            for name, counts in value.items():
-                table.add_row(f"verifier {name}", f"passed {counts['passed']}  failed {counts['failed']}  "
-                                                  f"({counts['pass_rate']:.1%})")
+            for name, c in value.items():
+                rate = "-" if c["pass_rate"] is None else f"{c['pass_rate']:.1%}"
+                table.add_row(f"verifier {name}", f"passed {c['passed']}  failed {c['failed']}  ({rate})")
+        elif key == "runs_not_finished":
+            for run in value:
+                table.add_row(f"run {run['run_id']}", f"{_STATE_TEXT[run['state']]} ({run['last_update']} UTC, "
+                                                      f"{run['counted_seconds']:,.0f} s)")
+        elif key == "rows":
+            extra = {split: n for split, n in value.items() if split not in ("accepted", "rejected")}
+            if extra:
+                table.add_row("other rows", "  ".join(f"{split} {n:,}" for split, n in extra.items()))
         else:
             table.add_row(key.replace("_", " "), "-" if value is None else f"{value:,}" if isinstance(value, int)
                           else str(value))

@@ -3,8 +3,9 @@
 Layout under the output root:
     _foundry/staging/<seq>-<nonce>/<split>.parquet   shards being written (never read by users)
     _foundry/commits/<seq>.json                      commit records, created with a conditional put
+    _foundry/runs/<run_id>.json                      run records (`records.py`), rewritten at each commit
     data/<split>-<seq>.parquet                       committed shards (Hugging Face layout)
-    manifest.json                                    summary rebuilt from the commit records
+    manifest.json                                    summary rebuilt from the commit and run records
 
 The commit record is the commit point. Before it exists a staged shard is debris, deleted once its sequence number
 is committed (by `recover()`, or by the commit that claims the number); after it, `recover()` rolls the copy into
@@ -15,25 +16,26 @@ claim a sequence number, so no sample can be committed twice.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from typing import Any
 
-from foundry.storage.uri import AlreadyExists, ObjectStore
+from foundry.storage.base import AlreadyExists, ObjectStore
+from foundry.storage.layout import COMMITS, MANIFEST, SHARD_NAME, STAGING, shard_key
+from foundry.storage.records import Manifest, ManifestError, RunRecord, merge_runs, parse, read_run_records
 
-SHARD_NAME = re.compile(r"data/(accepted|rejected)-\d{5}\.parquet")
-STAGING = "_foundry/staging/"
-COMMITS = "_foundry/commits/"
-MANIFEST = "manifest.json"
+__all__ = ["COMMITS", "MANIFEST", "SHARD_NAME", "STAGING", "CommitConflict", "Journal", "Manifest", "ManifestError",
+           "RunRecord", "read_commits", "read_manifest", "shard_key"]
 
 
 class CommitConflict(Exception):
     """Another writer committed to the same output concurrently."""
 
 
-def shard_key(split: str, seq: int) -> str:
-    return f"data/{split}-{seq:05d}.parquet"
+def read_commits(store: ObjectStore) -> list[dict[str, Any]]:
+    """The commit records, in sequence order (read only: nothing is rolled forward or deleted)."""
+    commits = [json.loads(store.get(key) or b"{}") for key in store.list(COMMITS) if key.endswith(".json")]
+    return sorted(commits, key=lambda r: r["seq"])
 
 
 class Journal:
@@ -52,12 +54,7 @@ class Journal:
         # data/ is listed before the commit records: a shard only reaches data/ after its record exists, so a
         # writer committing meanwhile cannot have its fresh shard mistaken for an orphan and deleted.
         finals = set(self.store.list("data/"))
-        self.commits = []
-        for key in self.store.list(COMMITS):
-            if key.endswith(".json"):
-                record = json.loads(self.store.get(key) or b"{}")
-                self.commits.append(record)
-        self.commits.sort(key=lambda r: r["seq"])
+        self.commits = read_commits(self.store)
         for record in self.commits:
             for shard in record["shards"]:
                 if shard["path"] not in finals:
@@ -127,22 +124,47 @@ class Journal:
         self._index(record)
 
     def summary(self) -> dict[str, Any]:
-        counts = {"accepted": 0, "rejected": 0}
-        shards = []
-        for record in self.commits:
-            for split, n in record["counts"].items():
-                counts[split] = counts.get(split, 0) + n
-            shards += [{k: s[k] for k in ("path", "split", "rows", "bytes")} | {"commit": record["seq"]}
-                       for s in record["shards"]]
-        return {"tasks_completed": len(self.completed_tasks), "samples": sum(counts.values()), **counts,
-                "commits": len(self.commits), "shards": shards}
+        """The manifest's dataset fields: tasks, rows per split (whatever splits the commits carried), shards."""
+        return summarize(self.commits, len(self.completed_tasks))
 
-    def write_manifest(self, extra: dict[str, Any]) -> dict[str, Any]:
-        manifest = {"format": "foundry/1", **extra, **self.summary(), "updated_at": time.time()}
-        self.store.put(MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+    def write_manifest(self, extra: dict[str, Any]) -> Manifest:
+        """Rebuild manifest.json: `extra` (campaign, config, provenance, ...), the commits, and every run: the
+        previous manifest's, the run records', then any in `extra["runs"]` (the later copy of a run wins)."""
+        previous = read_manifest_file(self.store)
+        given = [RunRecord.model_validate(run) for run in extra.get("runs", [])]
+        runs = merge_runs(previous.runs if previous else [], read_run_records(self.store), given)
+        manifest = Manifest.model_validate({**extra, **self.summary(), "runs": runs, "updated_at": time.time()})
+        self.store.put(MANIFEST, manifest.json_bytes())
         return manifest
 
 
-def read_manifest(store: ObjectStore) -> dict[str, Any] | None:
+def summarize(commits: list[dict[str, Any]], tasks_completed: int) -> dict[str, Any]:
+    counts: dict[str, int] = {"accepted": 0, "rejected": 0}
+    shards = []
+    for record in commits:
+        for split, n in record["counts"].items():
+            counts[split] = counts.get(split, 0) + n
+        shards += [{k: s[k] for k in ("path", "split", "rows", "bytes")} | {"commit": record["seq"]}
+                   for s in record["shards"]]
+    return {"tasks_completed": tasks_completed, "counts": counts, "commits": len(commits), "shards": shards}
+
+
+def read_manifest_file(store: ObjectStore) -> Manifest | None:
+    """manifest.json as written when a run last closed (validated; foundry/1 migrated), or None."""
     data = store.get(MANIFEST)
-    return json.loads(data) if data else None
+    return None if data is None else parse(Manifest, data, f"{store.uri}/{MANIFEST}")
+
+
+def read_manifest(store: ObjectStore) -> Manifest | None:
+    """The output as it stands now: manifest.json with `runs` brought up to date from the run records (a run
+    killed since, or one still running, counts to its last update). An output whose runs never closed (no
+    manifest.json yet) is summarized from its commit and run records. None: no campaign output at all."""
+    manifest, runs = read_manifest_file(store), read_run_records(store)
+    if manifest is not None:
+        return manifest.model_copy(update={"runs": merge_runs(manifest.runs, runs)})
+    commits = read_commits(store)
+    if not commits and not runs:
+        return None
+    tasks = len({task for record in commits for task in record["tasks"]})
+    campaign = next((run.campaign for run in reversed(runs) if run.campaign), None)
+    return Manifest.model_validate({"campaign": campaign, **summarize(commits, tasks), "runs": runs})

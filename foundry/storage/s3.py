@@ -16,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from foundry.storage.uri import AlreadyExists
+from foundry.storage.base import AlreadyExists
 
 # 412: the key exists. 409: a concurrent conditional write to the same key is in flight (AWS asks the loser to
 # retry); either way someone else is claiming this key, which is exactly what `if_absent` must report.

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from foundry.cli import app
 from foundry.report import cost
-from foundry.storage.hub import (
+from foundry.publish.hub import (
     FIELD_DOCS,
     REDACTED,
     NotAnOutput,
@@ -27,6 +27,7 @@ from foundry.storage.hub import (
     redact_manifest,
 )
 from foundry.storage.manifest import read_manifest
+from foundry.storage.records import Manifest
 from foundry.storage.shards import SCHEMA, ShardWriter
 from foundry.storage.uri import LocalStore, ObjectStore, open_store
 from foundry.types import Sample, Verdict, sample_id
@@ -92,7 +93,7 @@ def samples(task_id: str) -> list[Sample]:
 
 
 def write_output(store: ObjectStore, *, tasks: int = 6, secret: dict[str, str] | None = None,
-                 provenance_extra: dict | None = None, **config_extra) -> dict:
+                 provenance_extra: dict | None = None, **config_extra) -> Manifest:
     """A committed output (3 commits of accepted + rejected shards), then the debris `push` must leave behind."""
     manifest_extra = {
         "campaign": CAMPAIGN, "config_hash": "0123456789abcdef", "config": config(secret, **config_extra),
@@ -103,7 +104,7 @@ def write_output(store: ObjectStore, *, tasks: int = 6, secret: dict[str, str] |
                                      {"name": "math", "version": "math-verify==0.9.0"},
                                      {"name": "judge", "version": "1"}],
                        "versions": {"foundry-data": "0.1.0"}},
-        "runs": [{"started_at": 1_700_000_000.0, "wall_seconds": 12.5, "samples": 3 * tasks, "accepted": tasks,
+        "runs": [{"run_id": "first", "status": "finished", "started_at": 1_700_000_000.0, "wall_seconds": 12.5, "samples": 3 * tasks, "accepted": tasks,
                   "rejected": 2 * tasks, "completion_tokens": 21 * tasks, "replica_seconds": 12.5,
                   "gpus_per_replica": 1.0, "replicas": 1, "tasks_resumed": 0,
                   "verifiers": {"format": {"passed": 3 * tasks, "failed": 0},
@@ -113,7 +114,7 @@ def write_output(store: ObjectStore, *, tasks: int = 6, secret: dict[str, str] |
         for n in range(tasks):
             writer.add_task(f"task-{n:02d}", samples(f"task-{n:02d}"))
     manifest = read_manifest(store)
-    store.put(ORPHAN, store.get(manifest["shards"][0]["path"]))
+    store.put(ORPHAN, store.get(manifest.shards[0].path))
     store.put(STAGED, b"half-written shard")
     return manifest
 
@@ -150,7 +151,7 @@ def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output
 
     assert url.startswith(f"{hub.endpoint}/datasets/{repo}/commit/")
     received = hub.files(repo)
-    shards = [s["path"] for s in manifest["shards"]]
+    shards = [s.path for s in manifest.shards]
     assert len(shards) == 6 and {s.split("-")[0] for s in shards} == {"data/accepted", "data/rejected"}
     assert set(received) == {*shards, "README.md", "manifest.json"}
     assert ORPHAN not in received and not any(p.startswith("_foundry/") for p in received)
@@ -158,7 +159,7 @@ def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output
         assert received[path] == store.get(path), path
     card = dataset_card(manifest, repo_id=repo)
     assert received["README.md"] == card.encode() == store.get("README.md")  # the output keeps the card too
-    assert received["manifest.json"] == json.dumps(redact_manifest(manifest)[0], indent=2).encode()
+    assert received["manifest.json"] == redact_manifest(manifest)[0].json_bytes()
 
     requests = [r for r in hub.requests[before:] if r["path"] != "/api/agent-harnesses"]  # huggingface_hub's own
     errors = [(r["method"], r["path"].split("?")[0], r["status"]) for r in requests if r["status"] >= 300]
@@ -189,7 +190,7 @@ def test_card_front_matter_matches_uploads_and_datasets_loads_them(hub, tmp_path
         (files,) = configs[name]
         assert files["split"] == "train"
         matched = sorted(p for p in received if fnmatch(p, files["path"]))
-        assert matched == sorted(s["path"] for s in manifest["shards"] if s["split"] == split)
+        assert matched == sorted(s.path for s in manifest.shards if s.split == split)
 
     figures = cost(manifest)
     for text in (f"# {CAMPAIGN}", "foundry/tiny-random", "temperature=0.7",
@@ -210,12 +211,12 @@ def test_card_front_matter_matches_uploads_and_datasets_loads_them(hub, tmp_path
     accepted_files = [str(repo_dir / p) for p in sorted(received) if p.startswith("data/accepted-")]
     rows = datasets.load_dataset("parquet", data_files={"train": accepted_files}, split="train",
                                  cache_dir=str(tmp_path / "cache"))
-    assert rows.num_rows == manifest["accepted"] and all(rows["accepted"])
+    assert rows.num_rows == manifest.accepted and all(rows["accepted"])
     assert rows[0]["messages"][1]["tool_calls"][0]["function"]["name"] == "python"
     assert [v["verifier"] for v in rows[0]["verdicts"]] == ["format", "math"]
     # What `load_dataset("org/name", "rejected")` does on the Hub: the card's own configs pick the files.
     rejected = datasets.load_dataset(str(repo_dir), "rejected", split="train", cache_dir=str(tmp_path / "cache"))
-    assert rejected.num_rows == manifest["rejected"] and not any(rejected["accepted"])
+    assert rejected.num_rows == manifest.rejected and not any(rejected["accepted"])
 
 
 def test_repush_without_rejected_removes_stale_shards_and_keeps_license(hub, tmp_path):
@@ -230,7 +231,7 @@ def test_repush_without_rejected_removes_stale_shards_and_keeps_license(hub, tmp
     push(smaller.uri, repo, token=hub.token, include_rejected=False)
 
     received = hub.files(repo)
-    accepted = [s["path"] for s in manifest["shards"] if s["split"] == "accepted"]
+    accepted = [s.path for s in manifest.shards if s.split == "accepted"]
     assert set(received) == {*accepted, "README.md", "manifest.json"}  # older shards would match the globs
     meta = front_matter(received["README.md"].decode())
     assert meta["license"] == "apache-2.0"
@@ -246,21 +247,21 @@ def test_large_outputs_go_up_in_batches_with_the_card_last(hub, tmp_path):
     commits = [c for c in hub.commits if c["repo"] == repo]
     assert [len(c["added"]) for c in commits] == [2, 2, 4] and {c["revision"] for c in commits} == {"v1"}
     assert "README.md" in commits[-1]["added"] and not any("README.md" in c["added"] for c in commits[:-1])
-    assert set(hub.files(repo, "v1")) == {*(s["path"] for s in manifest["shards"]), "README.md", "manifest.json"}
+    assert set(hub.files(repo, "v1")) == {*(s.path for s in manifest.shards), "README.md", "manifest.json"}
     assert hub.files(repo, "main") == {}
 
 
 def test_redaction_keeps_names_and_drops_credentials():
     secret = secrets()
-    manifest = {"campaign": CAMPAIGN, "config": config(secret)}
+    manifest = Manifest(campaign=CAMPAIGN, config=config(secret))
     clean, removed = redact_manifest(manifest)
-    text = json.dumps(clean)
+    text = clean.model_dump_json()
     assert not any(value in text for value in secret.values())
-    assert clean["config"]["engine"]["env"] == {"VLLM_CPU_KVCACHE_SPACE": REDACTED, "HF_TOKEN": REDACTED}
-    assert clean["config"]["output"]["endpoint_url"] == REDACTED and clean["config"]["cluster"]["address"] == REDACTED
-    assert clean["config"]["output"]["region"] == "us-east-1"
-    assert clean["config"]["source"]["path"] == "s3://tasks/math.jsonl"  # a presigned query carries a signature
-    assert clean["config"]["verifiers"][2]["judge"]["api_key_env"] == "OPENAI_API_KEY"  # a name, not a key
+    assert clean.config["engine"]["env"] == {"VLLM_CPU_KVCACHE_SPACE": REDACTED, "HF_TOKEN": REDACTED}
+    assert clean.config["output"]["endpoint_url"] == REDACTED and clean.config["cluster"]["address"] == REDACTED
+    assert clean.config["output"]["region"] == "us-east-1"
+    assert clean.config["source"]["path"] == "s3://tasks/math.jsonl"  # a presigned query carries a signature
+    assert clean.config["verifiers"][2]["judge"]["api_key_env"] == "OPENAI_API_KEY"  # a name, not a key
     assert all(any(value in r for r in removed) for name, value in secret.items() if name != "environ")
     card = dataset_card(manifest)
     assert not any(value in card for value in secret.values())

@@ -70,8 +70,11 @@ def test_a_clean_close_commits_shards_records_and_manifest(store, reference_ids)
     assert [r["task_id"] for r in first] == ["task-000"] * 2 + ["task-001"] * 2
     assert not any(r["accepted"] for r in first)
     manifest = read_manifest(store)
-    assert (manifest["tasks_completed"], manifest["accepted"], manifest["rejected"]) == (12, 12, 24)
-    assert manifest["commits"] == 6 and len(manifest["shards"]) == 12
+    assert (manifest.tasks_completed, manifest.accepted, manifest.rejected) == (12, 12, 24)
+    assert manifest.commits == 6 and len(manifest.shards) == 12
+    written = json.loads(store.get("manifest.json"))  # what readers without Foundry see
+    assert (written["schema_version"], written["samples"], written["counts"]) == (2, 36, {"accepted": 12,
+                                                                                          "rejected": 24})
 
 
 def test_shards_roll_over_by_rows_and_keep_each_task_whole(store):
