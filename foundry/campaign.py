@@ -287,16 +287,15 @@ class Campaign:
             "versions": _versions(),
         }
 
-    def _manifest_extra(self, previous: dict[str, Any] | None) -> dict[str, Any]:
-        runs = (previous or {}).get("runs", []) + [
-            {**self.stats.as_dict(), "source": self.source_report.as_dict(), "nodes": self.nodes}
-        ]
+    def _manifest_extra(self, previous: Any) -> dict[str, Any]:
+        """The campaign's manifest fields; its `runs` are the run records (earlier runs' and killed ones' too), so
+        this run's final record is written first."""
+        self._record_run("finished")
         return {
             "campaign": self.config.name,
             "config_hash": self.config.config_hash(),
             "config": self.config.model_dump(mode="json"),
             "provenance": self.provenance,
-            "runs": runs,
         }
 
 
