@@ -107,7 +107,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         value = node.get(key) if isinstance(node, dict) else None
         if isinstance(value, str) and value.startswith("~"):
             value = node[key] = str(Path(value).expanduser())  # the shell would have; YAML does not
-        if isinstance(value, str) and "://" not in value and not Path(value).is_absolute():
+        if isinstance(value, str) and value and "://" not in value and not Path(value).is_absolute():
             candidate = base / value
             # A source or model that is not a local file is a hub name (`openai/gsm8k`), left as is; a source
             # that names a file format is a file, even a missing one (so the error names the right path).
@@ -118,6 +118,6 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     tools = data["generator"].get("tools") if isinstance(data.get("generator"), dict) else None
     for tool in tools if isinstance(tools, list) else []:
         corpus = tool.get("corpus") if isinstance(tool, dict) else None
-        if isinstance(corpus, str):
+        if isinstance(corpus, str) and corpus:
             corpus = Path(corpus).expanduser()
             tool["corpus"] = str(corpus if corpus.is_absolute() else (base / corpus).resolve())

@@ -12,7 +12,7 @@ from foundry.config.base import Strict
 class OutputConfig(Strict):
     """Where accepted and rejected samples go."""
 
-    path: str
+    path: str = Field(min_length=1)
     """Local folder (relative to the config file) or `s3://bucket/prefix`."""
     shard_max_rows: int = Field(default=10_000, ge=1)
     shard_max_bytes: int = Field(default=256 * 2**20, ge=1024)

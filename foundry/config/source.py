@@ -30,7 +30,7 @@ class SourceConfig(Strict):
 
     format: Literal["jsonl", "parquet", "hf"] | None = None
     """File format; inferred from the path suffix when omitted. `hf` loads with `datasets.load_dataset`."""
-    path: str
+    path: str = Field(min_length=1)
     """Local file, or dataset name / local dataset folder for `hf`. Relative paths resolve against the config file."""
     split: str = "train"
     """Dataset split (for `hf`)."""

@@ -34,7 +34,7 @@ class SearchToolConfig(Strict):
     kind: Literal["search"] = "search"
     name: str = "search"
     description: str = "Search the documents; returns the best matching passages."
-    corpus: str
+    corpus: str = Field(min_length=1)
     """JSONL file (relative paths resolve against the config file); read on each replica's node."""
     text_field: str = "text"
     title_field: str | None = "title"

@@ -258,3 +258,10 @@ def test_a_local_judge_model_resolves_against_the_config_file(tmp_path, monkeypa
                                      "    judge: {kind: replicas, engine: {model: judge-model}}\n")
     monkeypatch.chdir("/")
     assert load_config(path).verifiers[0].judge.engine.model == str(tmp_path / "judge-model")
+
+
+@pytest.mark.parametrize("field", ["output.path", "source.path", "generator.tools.0.corpus"])
+def test_an_empty_path_is_an_error_not_the_config_folder(tmp_path, field):
+    # Resolved against the config file, "" would have meant the config's own folder.
+    path = write(tmp_path, MINIMAL + "generator: {kind: tool_use, tools: [{kind: search, corpus: c.jsonl}]}\n")
+    assert problems(path, [f"{field}="]) == [f"{path}: {field}: String should have at least 1 character"]
