@@ -70,13 +70,13 @@ def campaign(model: str, texts: list[str], max_tokens: int, workdir: Path) -> di
     seconds = time.perf_counter() - start
     pool.shutdown()
     ray.shutdown()
-    run = manifest["runs"][-1]
-    tokens = run["completion_tokens"]
-    window = run["last_write_at"] - run["first_request_at"]
+    run = manifest.runs[-1]
+    tokens = run.completion_tokens
+    window = run.last_write_at - run.first_request_at
     return {"seconds": round(seconds, 3), "tokens": tokens, "tokens_per_second": round(tokens / seconds, 1),
             "generation_window_seconds": round(window, 3),
             "generation_window_tokens_per_second": round(tokens / window, 1),
-            "samples": manifest["samples"], "shards": len(manifest["shards"])}
+            "samples": manifest.samples, "shards": len(manifest.shards)}
 
 
 def main() -> None:

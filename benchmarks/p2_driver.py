@@ -77,12 +77,12 @@ def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Nam
     manifest = Campaign(config, replicas=pool, on_progress=lambda stats: marks.append(time.perf_counter())).run()
     seconds = time.perf_counter() - start
     pool.shutdown()
-    samples = manifest["samples"]
+    samples = manifest.samples
     steady = (marks[-1] - marks[0]) if len(marks) > 1 else seconds
-    return {"replicas": replicas, "n": n, "tasks": manifest["tasks_completed"], "samples": samples,
+    return {"replicas": replicas, "n": n, "tasks": manifest.tasks_completed, "samples": samples,
             "seconds": round(seconds, 3), "samples_per_second": round(samples / seconds, 1),
             "steady_samples_per_second": round(samples * (len(marks) - 1) / len(marks) / steady, 1),
-            "shards": len(manifest["shards"])}
+            "shards": len(manifest.shards)}
 
 
 def main() -> None:

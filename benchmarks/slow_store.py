@@ -104,7 +104,7 @@ def one_run(args, workdir: Path, inline: bool) -> dict:
     outside_seconds = (last - first) - window_seconds
     return {
         "commits_on": "event loop (anchor)" if inline else "writer thread (executor)",
-        "samples": manifest["samples"], "commits": manifest["commits"], "seconds": round(end - start, 2),
+        "samples": manifest.samples, "commits": manifest.commits, "seconds": round(end - start, 2),
         "requests": len(dispatched), "puts": len(windows),
         "put_seconds_during_dispatch": round(window_seconds, 2),
         "dispatch_per_second_during_puts": round(len(inside) / window_seconds, 1) if window_seconds > 0 else None,

@@ -39,9 +39,9 @@ def test_accepts_some_and_rejects_some(smoke_run):
     config, manifest, out = smoke_run
     accepted, rejected = rows(out, "accepted"), rows(out, "rejected")
     assert accepted and rejected
-    assert manifest["accepted"] == len(accepted) and manifest["rejected"] == len(rejected)
-    assert manifest["tasks_completed"] == 16
-    assert {s["path"] for s in manifest["shards"]} == {str(Path(p).relative_to(out)) for p in glob.glob(
+    assert manifest.accepted == len(accepted) and manifest.rejected == len(rejected)
+    assert manifest.tasks_completed == 16
+    assert {s.path for s in manifest.shards} == {str(Path(p).relative_to(out)) for p in glob.glob(
         str(out / "data" / "*.parquet"))}
     assert all(r["accepted"] for r in accepted) and not any(r["accepted"] for r in rejected)
 
@@ -96,7 +96,7 @@ def test_datasets_reads_the_shards(smoke_run, tmp_path, monkeypatch):
     _, manifest, out = smoke_run
     files = sorted(glob.glob(str(out / "data" / "accepted-*.parquet")))
     dataset = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "cache"))
-    assert len(dataset) == manifest["accepted"]
+    assert len(dataset) == manifest.accepted
     assert dataset[0]["messages"][-1]["role"] == "assistant"
     assert dataset[0]["verdicts"][0]["verifier"] == "length"
 

@@ -20,8 +20,8 @@ def test_code_campaign_runs_generated_code_against_tests(replica_pool, tmp_path)
     manifest = Campaign(config, replicas=replica_pool).run()
     rows = [r for f in sorted(glob.glob(str(tmp_path / "out" / "data" / "*.parquet")))
             for r in pq.read_table(f).to_pylist()]
-    assert len(rows) == manifest["samples"] == 12 * 3
-    assert 0 < manifest["accepted"] < manifest["samples"]
+    assert len(rows) == manifest.samples == 12 * 3
+    assert 0 < manifest.accepted < manifest.samples
     for row in rows:
         added = int(re.search(r"return x \+ (\d)", row["completion"]).group(1))
         wanted = int(re.search(r"plus (\d)", row["prompt"]).group(1))

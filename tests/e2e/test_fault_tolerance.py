@@ -65,8 +65,8 @@ def test_killed_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
         manifest = Campaign(config, replicas=pool, on_progress=kill).run()
     finally:
         pool.shutdown()
-    run = manifest["runs"][-1]
-    assert kill.done.is_set() and run["replica_restarts"] == 1 and pool.replicas[0] is not first
+    run = manifest.runs[-1]
+    assert kill.done.is_set() and run.replica_restarts == 1 and pool.replicas[0] is not first
     assert_complete(manifest, config, tmp_path)
 
 
@@ -83,7 +83,7 @@ def test_hung_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
             os.kill(pid, signal.SIGKILL)  # only if the pool failed to; a frozen process must not outlive the test
         except ProcessLookupError:
             pass
-    assert freeze.done.is_set() and manifest["runs"][-1]["replica_restarts"] == 1
+    assert freeze.done.is_set() and manifest.runs[-1].replica_restarts == 1
     assert "health probe" in " ".join(pool.events)
     assert_complete(manifest, config, tmp_path)
 
@@ -104,17 +104,17 @@ def test_wedged_engine_core_is_replaced_and_nothing_is_lost(ray_local, tmp_path)
                 process.kill()
             except psutil.NoSuchProcess:
                 pass
-    assert freeze.done.is_set() and manifest["runs"][-1]["replica_restarts"] == 1
+    assert freeze.done.is_set() and manifest.runs[-1].replica_restarts == 1
     assert "no request finished" in " ".join(pool.events)
     assert_complete(manifest, config, tmp_path)
 
 
-def assert_complete(manifest: dict, config, tmp_path: Path) -> None:
+def assert_complete(manifest, config, tmp_path: Path) -> None:
     """Every task's two samples stored once: nothing lost, nothing doubled."""
-    assert manifest["runs"][-1]["requests_retried"] >= 1
-    assert manifest["tasks_completed"] == 64 and manifest["samples"] == 128
+    assert manifest.runs[-1].requests_retried >= 1
+    assert manifest.tasks_completed == 64 and manifest.samples == 128
     ids = []
-    for shard in manifest["shards"]:
-        ids += pq.read_table(tmp_path / "out" / shard["path"], columns=["id"]).column("id").to_pylist()
+    for shard in manifest.shards:
+        ids += pq.read_table(tmp_path / "out" / shard.path, columns=["id"]).column("id").to_pylist()
     expected = {sample_id(config.name, f"smoke-{i:02d}-{k}", s) for i in range(16) for k in range(4) for s in range(2)}
     assert len(ids) == len(set(ids)) and set(ids) == expected

@@ -17,6 +17,9 @@ import pytest
 from fixtures.engine import campaign_yaml
 
 from foundry.config import load_config
+from foundry.report import cost
+from foundry.storage.manifest import read_manifest
+from foundry.storage.uri import LocalStore
 from foundry.types import sample_id
 
 pytestmark = pytest.mark.e2e
@@ -69,10 +72,13 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     expected = {sample_id(config.name, f"smoke-{t:02d}", i) for t in range(16) for i in range(3)}
 
     # Killed twice at different points, each time after some commits landed.
+    lifetimes = []
     for target in (1, 4):
+        started = time.time()
         process = start(config_path, *(["--resume"] if target > 1 else []))
         wait_for_commits(process, out, target)
         kill_hard(process)
+        lifetimes.append(time.time() - started)
         assert commits(out) < 16, "the run finished before it could be killed; slow it down"
 
     partial = stored_ids(out)
@@ -86,6 +92,11 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert set(final) == expected, f"lost {len(expected - set(final))} samples"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["samples"] == len(expected) and manifest["tasks_completed"] == 16
-    assert len(manifest["runs"]) == 1 + 0  # killed runs never wrote a manifest; the resumed run did
-    assert manifest["runs"][0]["tasks_resumed"] > 0
+    # The killed runs left run records (written at start and at each commit): their time counts, up to their last
+    # update, and the report says they were killed.
+    assert [r["status"] for r in manifest["runs"]] == ["running", "running", "finished"]
+    assert manifest["runs"][-1]["tasks_resumed"] > 0
+    killed = cost(read_manifest(LocalStore(out)))["runs_not_finished"]
+    assert [r["state"] for r in killed] == ["killed", "killed"]
+    assert all(0 < r["counted_seconds"] <= lifetime for r, lifetime in zip(killed, lifetimes)), (killed, lifetimes)
     assert not glob.glob(str(out / "_foundry" / "staging" / "**" / "*.parquet"), recursive=True)

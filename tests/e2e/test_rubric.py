@@ -19,7 +19,7 @@ def test_rubric_judge_scores_every_sample(replica_pool, tmp_path):
     manifest = Campaign(config, replicas=replica_pool).run()
     rows = [r for f in sorted(glob.glob(str(tmp_path / "out" / "data" / "*.parquet")))
             for r in pq.read_table(f).to_pylist()]
-    assert len(rows) == manifest["samples"] == 12
+    assert len(rows) == manifest.samples == 12
     scored = 0
     for row in rows:
         verdicts = {v["verifier"]: v for v in row["verdicts"]}

@@ -49,7 +49,7 @@ def tool_run(replica_pool, tmp_path_factory):
 def test_tool_runs_for_real_and_its_output_is_in_the_trace(tool_run):
     _, manifest, out = tool_run
     accepted, rejected = rows(out, "accepted"), rows(out, "rejected")
-    assert accepted and rejected and manifest["tasks_completed"] == 10
+    assert accepted and rejected and manifest.tasks_completed == 10
     for row in accepted + rejected:
         trace = json.loads(row["trace"])
         assert (trace["stop_reason"], trace["turns"], trace["tool_calls"], trace["tool_errors"]) == (
@@ -77,7 +77,7 @@ def test_trace_loads_with_datasets_and_round_trips_the_chat_template(tool_run, t
     _, manifest, out = tool_run
     files = sorted(glob.glob(str(out / "data" / "*.parquet")))
     dataset = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "cache"))
-    assert len(dataset) == manifest["accepted"] + manifest["rejected"]
+    assert len(dataset) == manifest.accepted + manifest.rejected
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(TINY_MODEL))
     for row in dataset.select(range(3)):
         messages, tools = row["messages"], json.loads(row["trace"])["tools"]
