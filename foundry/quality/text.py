@@ -13,7 +13,7 @@ import unicodedata
 import numpy as np
 import xxhash
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"(?<!\w)\d+(?:[.,]\d+)*")  # a number starts a word: "x2", "mp3", "w10" stay words
 _NON_WORD = re.compile(r"[\W_]+")  # punctuation, symbols and whitespace, in every script
 NUMBER_TOKEN = "0"
 
