@@ -13,6 +13,7 @@ from foundry.config.engine import EngineConfig, SamplingConfig
 from foundry.config.generators import AnyGeneratorConfig, GeneratorConfig
 from foundry.config.output import OutputConfig
 from foundry.config.quality import QualityConfig
+from foundry.config.sampling import SamplingPolicyConfig
 from foundry.config.source import SourceConfig
 from foundry.config.verifiers import AcceptanceConfig, VerifierConfig
 
@@ -38,6 +39,8 @@ class CampaignConfig(Strict):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     quality: QualityConfig | None = None
     """Quality gates: benchmark decontamination and deduplication of tasks and samples (off when unset)."""
+    sampling_policy: SamplingPolicyConfig | None = None
+    """Per-task sampling budget: `kind: fixed` when unset (today's), or `kind: adaptive` (pilot, Beta stop rules)."""
 
     @model_validator(mode="after")
     def _check(self) -> CampaignConfig:
