@@ -333,5 +333,10 @@ def tiny_model(path: Annotated[Path, typer.Argument(help="Folder to write the mo
     out.print(str(build_tiny_model(path)))
 
 
+from foundry.review.cli import review  # noqa: E402  (its heavy imports happen inside the command)
+
+app.command()(review)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
