@@ -80,6 +80,7 @@ def run(
     from foundry.cluster.progress import LiveProgress
     from foundry.report import render_report
     from foundry.sources import SourceError, count_rows
+    from foundry.storage.records import ManifestError
 
     campaign = _load(config, set_)
     logging.basicConfig(level=logging.WARNING)
@@ -94,7 +95,7 @@ def run(
     try:
         with progress:
             manifest = Campaign(campaign, resume=resume, address=address, on_progress=on_progress).run()
-    except (OutputExists, SourceError) as exc:
+    except (OutputExists, SourceError, ManifestError) as exc:  # ManifestError: an unreadable manifest
         bad_input([str(exc)])
     except KeyboardInterrupt:
         failed("interrupted; committed work is safe, continue with --resume")

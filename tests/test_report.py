@@ -171,3 +171,22 @@ def test_report_on_a_broken_manifest_is_one_line_exit_2(tmp_path):
     assert code == 2
     assert stderr == f"error: {store.uri}/manifest.json: runs.0.replicas: Input should be a valid integer, unable to " \
                      "parse string as an integer\n"
+
+
+def test_run_resuming_an_output_with_a_broken_manifest_is_one_line_exit_2(tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    import foundry.cluster.runtime as runtime
+    from foundry.cli import app
+
+    monkeypatch.setattr(runtime, "init_ray", lambda *a, **k: pytest.fail("the run started Ray"))
+    (tmp_path / "tasks.jsonl").write_text('{"prompt": "p"}\n')
+    store = LocalStore(tmp_path / "out")
+    store.put("manifest.json", b'{"schema_version": 2, "counts": {"accepted": "many"}}')
+    config = tmp_path / "campaign.yaml"
+    config.write_text(yaml.safe_dump({"name": "t", "source": {"path": "tasks.jsonl"}, "output": {"path": "out"}}))
+    result = CliRunner().invoke(app, ["run", "-q", str(config), "--resume"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: {store.uri}/manifest.json: counts.accepted: Input should be a valid integer, "
+                             "unable to parse string as an integer\n")
