@@ -1,55 +1,23 @@
-"""Sampling policies: how many samples each task gets, and when it stops (placeholder until the yield stage lands:
-`kind: fixed` only)."""
+"""Difficulty-aware sampling: per-task budgets from a Beta posterior over the task's pass rate."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
-TASKS_SCHEMA = pa.schema([
-    ("task_id", pa.string()), ("samples", pa.int32()), ("accepted", pa.int32()), ("stop_reason", pa.string()),
-    ("model", pa.string()),
-])
+from foundry.config.sampling import SamplingPolicyConfig
+from foundry.sampling.policy import AdaptiveBudget, FixedBudget, SamplingPolicy, TaskBudget
+from foundry.sampling.posterior import INTERVAL, BetaPosterior
+from foundry.sampling.table import TASK_FIELD_DOCS, TASKS_SCHEMA
 
 
-class FixedBudget:
-    """Today's rule: `sampling.n` per request, until `stop_after_accepted` passed or the budget is spent."""
-
-    def __init__(self, task_id: str, n: int, budget: int, wanted: int | None):
-        self.task_id, self.n, self.budget, self.wanted = task_id, n, budget, wanted
-        self.samples = self.accepted = 0
-        self.stop_reason: str | None = None
-
-    def next_n(self) -> int:
-        if self.wanted and self.accepted >= self.wanted:
-            self.stop_reason = "accepted"
-        elif self.samples >= self.budget:
-            self.stop_reason = "budget"
-        return 0 if self.stop_reason else min(self.n, self.budget - self.samples)
-
-    def record(self, accepted: list[bool]) -> None:
-        self.samples += len(accepted)
-        self.accepted += sum(accepted)
-
-    def row(self, model: str | None = None, verifiers: Any = None) -> dict[str, Any]:
-        return {"task_id": self.task_id, "samples": self.samples, "accepted": self.accepted,
-                "stop_reason": self.stop_reason, "model": model}
+def make_policy(campaign: Any, *, model: str | None = None,
+                verifiers: list[dict[str, str]] | None = None) -> SamplingPolicy:
+    """The campaign's policy (`sampling_policy`, `fixed` when unset); `model` defaults to `engine.model`."""
+    return SamplingPolicy(campaign.sampling_policy or SamplingPolicyConfig(), n=campaign.sampling.n,
+                          samples_per_task=campaign.samples_per_task,
+                          stop_after_accepted=campaign.stop_after_accepted,
+                          model=model if model is not None else campaign.engine.model, verifiers=verifiers)
 
 
-class FixedPolicy:
-    prefers = False
-
-    def __init__(self, campaign: Any):
-        self.n, self.budget = campaign.sampling.n, campaign.samples_per_task
-        self.wanted = campaign.stop_after_accepted
-
-    def start(self, task: Any) -> FixedBudget:
-        return FixedBudget(task.id, self.n, self.budget, self.wanted)
-
-    def priority(self, budget: FixedBudget) -> float:
-        return 0.0
-
-
-def make_policy(campaign: Any) -> FixedPolicy:
-    return FixedPolicy(campaign)
+__all__ = ["INTERVAL", "TASKS_SCHEMA", "TASK_FIELD_DOCS", "AdaptiveBudget", "BetaPosterior", "FixedBudget",
+           "SamplingPolicy", "TaskBudget", "make_policy"]
