@@ -64,7 +64,8 @@ class _Rows:
 
         self.path, self.skipped, self.examples = path, Counter(), []
         self._rows = read_rows(str(path), where="--input")
-        self._first = next(self._objects(), None)
+        self._objects_left = self._objects()
+        self._first = next(self._objects_left, None)
         if self._first is None:
             raise _input_error(f"--input: {path} holds no rows")
         self.field = _pick(self._first[1], field, TEXT_FIELDS, "--input", str(path))
@@ -80,7 +81,7 @@ class _Rows:
 
     def chunks(self) -> Iterator[list[dict[str, Any]]]:
         chunk = [self._with_id(*self._first)]
-        for number, row in self._objects():
+        for number, row in self._objects_left:
             chunk.append(self._with_id(number, row))
             if len(chunk) == CHUNK:
                 yield chunk

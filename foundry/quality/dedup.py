@@ -43,6 +43,9 @@ class Fingerprint:
     signature: np.ndarray | None = None
 
 
+_EMPTY = exact_key("")
+
+
 def _hash32(data: bytes) -> int:
     return xxhash.xxh32_intdigest(data)
 
@@ -67,8 +70,10 @@ class Deduplicator:
             from datasketch import MinHash, MinHashLSH  # imports scipy: only when near dedup is on
 
             template = MinHash(num_perm=num_perm, seed=seed, hashfunc=_hash32)
-            self._permutations, self._seed = template.permutations, seed
-            self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+            self._permutations, self._seed, self._num_perm = template.permutations, seed, num_perm
+            # Candidates come from LSH tuned a little below the threshold (fewer misses near it; datasketch also
+            # refuses thresholds that leave one band); the signature Jaccard then decides.
+            self._lsh = MinHashLSH(threshold=min(max(threshold - 0.1, 0.05), 0.9), num_perm=num_perm)
 
     def __len__(self) -> int:
         return len(self._exact)
@@ -79,12 +84,16 @@ class Deduplicator:
         from datasketch import MinHash
 
         grams = shingles(text, self.shingle)
-        minhash = MinHash(seed=self._seed, hashfunc=_hash32, permutations=self._permutations, scheme="affine32")
+        minhash = MinHash(num_perm=self._num_perm, seed=self._seed, hashfunc=_hash32,
+                          permutations=self._permutations, scheme="affine32")
         minhash.update_batch(grams)
         return Fingerprint(exact_key(text), minhash.hashvalues.copy() if grams else None)
 
     def find(self, print_: Fingerprint) -> Duplicate | None:
-        """The earlier copy this fingerprint duplicates: the exact one, else the most similar near one."""
+        """The earlier copy this fingerprint duplicates: the exact one, else the most similar near one. A text
+        with no words duplicates nothing."""
+        if print_.key == _EMPTY:
+            return None
         if print_.key in self._exact:
             return Duplicate(self._exact[print_.key], "exact", 1.0)
         if self.mode != "near" or print_.signature is None:
@@ -101,6 +110,8 @@ class Deduplicator:
         """As `find`, against a short list of (id, fingerprint) that is not in the index (compared one by one)."""
         best: Duplicate | None = None
         for other_id, other in others:
+            if print_.key == _EMPTY:
+                return None
             if other.key == print_.key:
                 return Duplicate(other_id, "exact", 1.0)
             if self.mode == "near" and print_.signature is not None and other.signature is not None:
@@ -111,6 +122,8 @@ class Deduplicator:
 
     def add(self, item_id: str, print_: Fingerprint) -> None:
         """Make this text an earlier copy for later `find`s (the first text with an id wins)."""
+        if print_.key == _EMPTY:
+            return
         self._exact.setdefault(print_.key, item_id)
         if self.mode == "near" and print_.signature is not None and item_id not in self._signatures:
             self._signatures[item_id] = print_.signature
