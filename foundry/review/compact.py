@@ -8,10 +8,12 @@ number (CommitConflict) is retried from the records as they are then.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from foundry.review.events import Event, EventLog
 from foundry.review.output import CORRECTED_SCHEMA, ReviewOutput
@@ -32,12 +34,24 @@ REVIEWS_SCHEMA = pa.schema([
     ("created_at", pa.float64()),
 ])
 """One row per review event, undo events included (an undo's payload names the `seq` it voids)."""
+RANGED_RECORDS = hasattr(Journal, "prepare")
+"""The journal lets a commit record carry the event range (`prepare`/`apply`); else shards are read back."""
 _MANIFEST_SUMMARY = {"format", "updated_at", "tasks_completed", "samples", "commits", "shards", "counts"}
 
 
-def compacted_through(commits: list[dict[str, Any]]) -> int:
-    """The highest event sequence number any commit record holds (0 when none)."""
-    return max((c.get("review_events", {}).get("last", 0) for c in commits), default=0)
+def compacted_through(store, commits: list[dict[str, Any]]) -> int:
+    """The highest event sequence number any commit record holds (0 when none). A record written by a journal
+    without `prepare` names no range: its reviews shard's own `seq` column says."""
+    through = 0
+    for record in commits:
+        if "review_events" in record:
+            through = max(through, record["review_events"]["last"])
+            continue
+        for shard in record["shards"]:
+            if shard["split"] == "reviews":
+                seqs = pq.read_table(io.BytesIO(store.get(shard["path"]) or b""), columns=["seq"]).column(0)
+                through = max(through, max(seqs.to_pylist(), default=0))
+    return through
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -53,7 +67,7 @@ def compact(output: ReviewOutput, log: EventLog, attempts: int = 3) -> dict[str,
     for attempt in range(attempts):
         journal = Journal(output.store)
         journal.recover()
-        through = compacted_through(journal.commits)
+        through = compacted_through(output.store, journal.commits)
         events = log.events(after=through)
         if not events:
             return {"events": 0, "corrected": 0, "through": through}
@@ -68,10 +82,14 @@ def compact(output: ReviewOutput, log: EventLog, attempts: int = 3) -> dict[str,
         if corrected:
             shards["corrected"] = parquet_bytes(corrected, CORRECTED_SCHEMA)
             counts["corrected"] = len(corrected)
-        record = journal.prepare(shards, [], ids, counts)
-        record["review_events"] = {"first": events[0].seq, "last": events[-1].seq}
         try:
-            journal.apply(record, shards)
+            if RANGED_RECORDS:
+                record = journal.prepare(shards, [], ids, counts)
+                record["review_events"] = {"first": events[0].seq, "last": events[-1].seq}
+                journal.apply(record, shards)
+            else:
+                journal.commit(shards, [], ids, counts)
+                record = journal.commits[-1]
         except CommitConflict:
             if attempt == attempts - 1:
                 raise

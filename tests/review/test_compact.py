@@ -85,3 +85,19 @@ def test_compaction_from_a_second_log_object_sees_the_same_commits(campaign_outp
     assert compact(open_output(str(out)), EventLog(path))["events"] == 4
     assert compact(open_output(str(out)), EventLog(path))["events"] == 0
     assert len([n for n in data_files(out) if n.startswith("reviews-")]) == 1
+
+
+def test_a_journal_without_prepare_still_commits_once(campaign_output, tmp_path, monkeypatch):
+    """With only `Journal.commit`, the range compacted is read back from the reviews shards themselves."""
+    import foundry.review.compact as compaction
+
+    monkeypatch.setattr(compaction, "RANGED_RECORDS", False)
+    out, _ = campaign_output
+    path = tmp_path / "reviews.sqlite"
+    service = ReviewService(open_output(str(out)), EventLog(path), "all", 1)
+    work(service, "ann", [{"kind": "accept"}] * 3)
+    assert compact(open_output(str(out)), EventLog(path))["events"] == 3
+    assert compact(open_output(str(out)), EventLog(path))["events"] == 0
+    work(service, "bob", [{"kind": "accept"}])
+    assert compact(open_output(str(out)), EventLog(path))["through"] == 4
+    assert [r["seq"] for name in data_files(out) if name.startswith("reviews-") for r in table(out, name)] == [1, 2, 3, 4]
