@@ -183,7 +183,7 @@ class Campaign:
 
     async def _execute(self, tasks: Iterable[Task], writer: ShardWriter, pool: Any, verifiers: Any,
                        judge_pools: list[Any]) -> None:
-        from foundry.cluster.executor import Executor, PriorityGate, Retry
+        from foundry.cluster.executor import Executor, PriorityGate, Retry, describe
         from foundry.pipeline.sampler import TaskSampler
         from foundry.sampling import make_policy
 
@@ -193,7 +193,7 @@ class Campaign:
         described = asyncio.ensure_future(self._describe(verifiers))
         policy = make_policy(config)
         capacity = cluster.replicas * cluster.max_in_flight_per_replica
-        gate = PriorityGate(capacity) if getattr(policy, "prefers", False) else None
+        gate = PriorityGate(capacity) if policy.config.prefer == "informative" else None
 
         async def generate(request, priority: float):
             self.stats.first_request_at = self.stats.first_request_at or time.time()
@@ -211,9 +211,11 @@ class Campaign:
 
         def retried(what: str, exc: BaseException) -> None:
             self.stats.infra_retries += 1
-            log.warning("%s failed (%s: %s); retrying", what, type(exc).__name__, str(exc)[:200])
+            log.warning("%s failed (%s); retrying", what, describe(exc))
 
         gates = self._gates()
+        if gates is not None and gates.sample_gates and writer.completed_tasks:
+            await asyncio.to_thread(self._remember_committed, writer, gates)
         executor = Executor(
             sampler=TaskSampler(config.name, self.generator, config.sampling.params(), self._stamp),
             policy=policy, generate=generate, verify=verify, writer=writer, stats=self.stats,
@@ -229,6 +231,20 @@ class Campaign:
             described.cancel()
             raise
         await described  # a verifier that cannot start fails the run with its own error, tasks or not
+
+    def _remember_committed(self, writer: ShardWriter, gates: Any) -> None:
+        """On resume, the sample gates learn the accepted samples earlier runs committed (dedup's earlier copies)."""
+        import io
+
+        import pyarrow.parquet as pq
+
+        for record in writer.journal.commits:
+            for shard in record["shards"]:
+                if shard["split"] == "accepted":
+                    table = pq.read_table(io.BytesIO(self.store.get(shard["path"])),
+                                          columns=["id", "task_id", "completion", "accepted"])
+                    for gate in gates.sample_gates:
+                        gate.committed(table.to_pylist())
 
     def _progress(self, pool: Any) -> Callable[[RunStats], None]:
         def update(stats: RunStats) -> None:

@@ -54,6 +54,14 @@ def _store_transient(exc: BaseException) -> bool:
     return isinstance(exc, BotoCoreError)
 
 
+def describe(exc: BaseException) -> str:
+    """One line for an error; for an error raised inside a Ray actor, the actor's own error, not Ray's wrapper."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and cause is not exc:
+        exc = cause
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+
 @dataclass
 class Retry:
     """Bounded retries with exponential backoff for infrastructure errors."""
@@ -72,8 +80,7 @@ class Retry:
                     raise
                 if attempt == self.attempts:
                     raise InfrastructureExhausted(
-                        f"{what}: {self.attempts + 1} attempts failed, last: {type(exc).__name__}: "
-                        f"{(str(exc).splitlines() or [''])[0][:200]}") from exc
+                        f"{what}: {self.attempts + 1} attempts failed, last: {describe(exc)}") from exc
                 self.on_retry(what, exc)
                 await asyncio.sleep(min(self.backoff_seconds * 2**attempt, 30.0))
 
@@ -161,13 +168,15 @@ class Executor:
             for task in tasks:
                 if task.id in self.writer.completed_tasks:
                     self.stats.tasks_resumed += 1
+                    for gate in self.task_gates:
+                        gate.resumed(task)  # an earlier copy for dedup, as in an uninterrupted run
                     continue
                 if committer.done() or failed:
                     break
                 exclusion = await self._excluded(task)
                 if exclusion is not None:
                     await self._put(Finished(task.id, [], {"excluded": [self.excluded_row(task, exclusion)]}))
-                    self.stats.tasks_excluded = getattr(self.stats, "tasks_excluded", 0) + 1
+                    self.stats.tasks_excluded += 1
                     continue
                 await capacity.acquire()
                 job = asyncio.ensure_future(self._task(task))
@@ -299,7 +308,7 @@ class Executor:
                         f"the store kept failing for {now - started:.0f}s (output.max_outage_seconds="
                         f"{self.max_outage_seconds:g}), last: {type(exc).__name__}: "
                         f"{(str(exc).splitlines() or [''])[0][:160]}") from exc
-                self.stats.store_retries = getattr(self.stats, "store_retries", 0) + 1
+                self.stats.store_retries += 1
                 log.warning("commit failed (%s); retrying in %.0fs", type(exc).__name__, delay)
                 await asyncio.sleep(min(delay, max(self.max_outage_seconds - (now - started), 0.05)))
                 delay = min(delay * 2, 30.0)
