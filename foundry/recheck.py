@@ -17,12 +17,12 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from foundry.config import CampaignConfig
-from foundry.generators.parsing import extract_answer, split_reasoning
-from foundry.sources import SourceError, SourceReport
+from foundry.generators.samples import build_sample
+from foundry.sources import SourceError, SourceReport, read_jsonl
 from foundry.storage.layout import COMMITS, MANIFEST
 from foundry.storage.shards import ShardWriter
 from foundry.storage.uri import open_store
-from foundry.types import Sample, sample_id
+from foundry.types import Completion, Sample, sample_id
 
 
 def _rows(path: Path) -> Iterator[Any]:
@@ -31,13 +31,8 @@ def _rows(path: Path) -> Iterator[Any]:
     if path.suffix == ".parquet":
         yield from pq.read_table(path).to_pylist()
         return
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"invalid JSON ({exc.msg})"
+    for _, row in read_jsonl(path, "--input"):
+        yield row
 
 
 def _maybe_json(value: Any) -> Any:
@@ -57,17 +52,16 @@ def to_sample(row: dict[str, Any], number: int, config: CampaignConfig) -> Sampl
         completion = messages[-1].get("content")
     if not isinstance(completion, str):
         raise ValueError("no completion (nor assistant message)")
-    reasoning, answer = split_reasoning(completion, config.generator.think_tags)
     task_id = str(row.get("task_id") or row.get("id") or f"row-{number}")
     index = int(row.get("sample_index") or 0)
     reference = row.get("reference", row.get("answer_reference"))
-    return Sample(
-        id=str(row.get("id") or sample_id(config.name, task_id, index)),
-        task_id=task_id, sample_index=index, prompt=row.get("prompt"), messages=messages, completion=completion,
-        reasoning=reasoning, answer=answer, final_answer=extract_answer(answer, config.generator.answer_patterns),
+    text = Completion(text=completion, completion_tokens=int(row.get("completion_tokens") or 0),
+                      finish_reason=row.get("finish_reason"))
+    return build_sample(
+        text, config.generator, id=str(row.get("id") or sample_id(config.name, task_id, index)),
+        task_id=task_id, sample_index=index, prompt=row.get("prompt"), messages=messages,
         reference=None if reference is None else str(reference), tests=_maybe_json(row.get("tests")),
-        prompt_tokens=int(row.get("prompt_tokens") or 0), completion_tokens=int(row.get("completion_tokens") or 0),
-        finish_reason=row.get("finish_reason"), trace=_maybe_json(row.get("trace")),
+        prompt_tokens=int(row.get("prompt_tokens") or 0), trace=_maybe_json(row.get("trace")),
         provenance=row.get("provenance") if isinstance(row.get("provenance"), dict) else {},
     )
 

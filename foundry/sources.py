@@ -51,12 +51,15 @@ def _format(config: SourceConfig) -> str:
     return "hf"
 
 
-def _jsonl_rows(path: str) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed row), or (line number, SkipReason) for a line that is not JSON."""
+def read_jsonl(path: str | Path, where: str = "source.path") -> Iterator[tuple[int, Any]]:
+    """The one JSONL reader: (line number, parsed value) per non-blank line, or (line number, SkipReason) for a
+    line that is not JSON. Undecodable bytes are replaced, never fatal; an unreadable file is a SourceError
+    naming `where` (the config field or option that named the file)."""
     try:
         handle = open(path, encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise SourceError(f"source.path: cannot read {path}: {exc.strerror}") from None
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror}"
+        raise SourceError(f"{where}: {reason} {path}") from None
     with handle:
         for number, line in enumerate(handle):
             if not line.strip():
@@ -123,7 +126,7 @@ def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iter
     """Stream tasks from the configured source; problems go to `report`, not exceptions."""
     report = report if report is not None else SourceReport()
     fmt = _format(config)
-    rows = _jsonl_rows(config.path) if fmt == "jsonl" else _dataset_rows(config, fmt)
+    rows = read_jsonl(config.path) if fmt == "jsonl" else _dataset_rows(config, fmt)
     seen: set[str] = set()
     for number, row in rows:
         if config.limit is not None and report.rows >= config.limit:

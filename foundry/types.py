@@ -46,6 +46,12 @@ class Completion(BaseModel):
     text: str
     completion_tokens: int
     finish_reason: str | None = None
+    reasoning: str | None = None
+    """The reasoning vLLM's reasoning parser separated from `text` (set only when `reasoning_parser` is)."""
+    content: str | None = None
+    """The rest of `text` after the reasoning, as that parser split it (None: nothing after the reasoning)."""
+    reasoning_parser: str | None = None
+    """The vLLM reasoning parser that split `text`; None means it was not split in the engine."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class GenerationRequest:
     prompt: str | None = None
     structured_outputs: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    """Extra arguments for the chat template (e.g. `{enable_thinking: true}`), also given to the reasoning parser."""
     rollout: Any = None
     """A `ToolUseGeneratorConfig`: each of the `n` samples is then a multi-turn tool-use rollout (`tool_use.py`)."""
 
@@ -88,6 +96,9 @@ class Sample(BaseModel):
     """The completion after the reasoning block (the whole completion when there is none)."""
     final_answer: str | None = None
     """The extracted final answer (e.g. the last \\boxed{...}), what math verifiers compare."""
+    answer_source: str | None = None
+    """Which extractor found `final_answer`: `boxed`, `gsm8k_hash`, `answer_is`, `final_answer`, `pattern:<i>`
+    (the i-th configured regex) or `math_verify` (Math-Verify's own last-expression fallback); None when none did."""
     reference: str | None = None
     tests: Any = None
     verdicts: list[Verdict] = Field(default_factory=list)

@@ -20,7 +20,8 @@ from ray.util.placement_group import PlacementGroup, placement_group, remove_pla
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from foundry.config import CampaignConfig
-from foundry.generators.engine import GenerationRequest, GenerationResult, GeneratorReplica
+from foundry.generators.tool_use import ToolUseReplica
+from foundry.types import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,9 @@ class Mailbox:
         return list(finished.values())
 
 
-class ReplicaActor(ExitOnEngineDeath, Mailbox, GeneratorReplica):
-    """`GeneratorReplica` as the pool runs it: reports its Ray node, exits when its engine dies."""
+class ReplicaActor(ExitOnEngineDeath, Mailbox, ToolUseReplica):
+    """`ToolUseReplica` (the engine, plus tool-use rollouts) as the pool runs it: reports its Ray node, exits when
+    its engine dies."""
 
     def node(self) -> dict[str, Any]:
         return {"role": "replica", **super().node(), **here(), "gpus": [str(g) for g in ray.get_gpu_ids()]}

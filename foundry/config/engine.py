@@ -26,6 +26,9 @@ class EngineConfig(Strict):
     max_num_seqs: int | None = Field(default=None, ge=1)
     enable_prefix_caching: bool | None = None
     trust_remote_code: bool = False
+    reasoning_parser: str | None = None
+    """vLLM's reasoning parser (e.g. `deepseek_r1`, `qwen3`): the replica separates each completion's reasoning
+    with it (into `reasoning`, the rest into `answer`), instead of splitting on `generator.think_tags`."""
     disable_log_stats: bool = True
     """vLLM's per-step stats collection and periodic stats log: nothing reads them inside a replica actor, and they
     cost the engine client CPU at every step (the report and Foundry's metrics cover throughput)."""

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
-from foundry.config.base import Regex, Strict
+from foundry.config.base import Strict
 from foundry.config.tools import ToolConfig
+
+ANSWER_EXTRACTORS = ("boxed", "gsm8k_hash", "answer_is", "final_answer")
+"""Built-in answer conventions by name (`generators/parsing.py`): `\\boxed{}`, `#### 5`, "The answer is: 5",
+"Final Answer: 5"; the default `answer_patterns`, tried in this order."""
+
+
+def _answer_pattern(pattern: str) -> str:
+    if pattern not in ANSWER_EXTRACTORS:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+    return pattern
+
+
+AnswerPattern = Annotated[str, AfterValidator(_answer_pattern)]
 
 
 class GeneratorConfig(Strict):
@@ -23,9 +40,16 @@ class GeneratorConfig(Strict):
     """Render messages with the tokenizer's chat template (False: send the templated prompt as raw text)."""
     think_tags: tuple[str, str] = ("<think>", "</think>")
     """Tags that delimit the reasoning block; the text inside goes to `reasoning`, the rest to `answer`."""
-    answer_patterns: list[Regex] = Field(default_factory=lambda: ["boxed"])
-    """Final-answer extractors tried in order: `boxed` means the last balanced \\boxed{...}; anything else is a
-    regex whose first group (or whole match) is the answer, last match wins."""
+    answer_patterns: list[AnswerPattern] = Field(default_factory=lambda: list(ANSWER_EXTRACTORS))
+    """Final-answer extractors tried in order, the first that finds one wins: a built-in name (`boxed`: the last
+    balanced \\boxed{...}; `gsm8k_hash`: `#### 5`; `answer_is`: "the answer is: 5"; `final_answer`: "Final Answer:
+    5") or a regex whose first group (or whole match) is the answer, last match wins."""
+    answer_fallback: Literal["math_verify"] | None = "math_verify"
+    """When no pattern matches: `math_verify` takes Math-Verify's own extraction (the last number or expression in
+    the answer); null leaves `final_answer` empty. Each sample records its extractor in `answer_source`."""
+    chat_template_kwargs: dict[str, Any] | None = None
+    """Extra chat-template arguments (e.g. `{enable_thinking: true}` for Qwen3), also given to the engine's
+    `reasoning_parser`."""
     structured_outputs: dict[str, Any] | None = None
     """Passed to vLLM's `StructuredOutputsParams` (e.g. `{regex: ...}`, `{json: {...}}`, `{choice: [...]}`)."""
 
@@ -44,8 +68,12 @@ class ToolUseGeneratorConfig(Strict):
     """Python format string for the user message; `{prompt}` and any task metadata key are available."""
     think_tags: tuple[str, str] = ("<think>", "</think>")
     """Tags of a reasoning block in the final assistant message (it goes to `reasoning`)."""
-    answer_patterns: list[Regex] = Field(default_factory=lambda: ["boxed"])
+    answer_patterns: list[AnswerPattern] = Field(default_factory=lambda: list(ANSWER_EXTRACTORS))
     """Final-answer extractors for the final assistant message, as for the reasoning generator."""
+    answer_fallback: Literal["math_verify"] | None = "math_verify"
+    """As for the reasoning generator: Math-Verify's last expression when no pattern matches (null: none)."""
+    chat_template_kwargs: dict[str, Any] | None = None
+    """Extra chat-template arguments for every turn, as for the reasoning generator."""
     tools: list[ToolConfig] = Field(min_length=1)
     parser: str = Field(default="hermes", pattern=r"^(hermes|json|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
     """How tool calls are read from a turn: `hermes` (`<tool_call>{json}</tool_call>`, Qwen / Hermes), `json` (the

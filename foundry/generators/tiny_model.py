@@ -113,7 +113,12 @@ def default_tiny_model_dir() -> Path:
 
 
 def resolve_model(model: str) -> str:
-    """The path vLLM should load: the reserved tiny model is built on demand, anything else is left as is."""
+    """The path vLLM should load: a reserved name (`foundry/tiny-random`, `foundry/smollm2-135m`) is built on
+    demand, anything else is left as is."""
+    from foundry.generators.smol_model import SMOL_MODEL, build_smol_model, default_smol_model_dir
+
     if model == TINY_MODEL:
         return str(build_tiny_model(default_tiny_model_dir()))
+    if model == SMOL_MODEL:
+        return str(build_smol_model(default_smol_model_dir()))
     return model

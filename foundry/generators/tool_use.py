@@ -1,6 +1,6 @@
 """Tool-use traces: each sample is a multi-turn agent rollout whose tool calls really run.
 
-The rollout loop runs inside the replica actor (`GeneratorReplica.rollout`), not on the driver: every turn is then
+The rollout loop runs inside the replica actor (`ToolUseReplica`, which owns the toolboxes), not on the driver: every turn is then
 a direct call on the in-process `AsyncLLM` instead of a Ray round-trip, the `n` rollouts of a task share one replica
 (its prefix cache holds their common prompt), and all rollouts in flight on a replica are batched together by vLLM
 while their tools run on the toolbox's threads.
@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from foundry.config import StopReason, ToolUseGeneratorConfig
-from foundry.generators.engine import GenerationRequest, GenerationResult
-from foundry.generators.parsing import extract_answer, split_reasoning
-from foundry.generators.reasoning import _render
+from foundry.generators.engine import GeneratorReplica
+from foundry.generators.samples import build_sample, task_messages
 from foundry.generators.tools import build_toolbox
 from foundry.generators.tools.parsers import ParsedTurn, Parser, get_parser
 from foundry.generators.tools.toolbox import Toolbox, ToolResult
-from foundry.types import Completion, Sample, Task
+from foundry.types import Completion, GenerationRequest, GenerationResult, Sample, Task
 
 
 class RolloutCompletion(Completion):
@@ -73,6 +72,7 @@ class _Rollout:
     prompt: str = ""
     last_text: str = ""
     last_finish: str | None = None
+    last: Completion | None = None
     stop: StopReason = "error"
     error: str | None = None
 
@@ -102,7 +102,7 @@ class AgentLoop:
     async def _turns(self, rollout: _Rollout, request_id: str, sampling: dict[str, Any]) -> StopReason:
         for turn in range(self.config.max_turns):
             chat = GenerationRequest(request_id, sampling, messages=template_messages(rollout.messages),
-                                     tools=self.toolbox.schemas)
+                                     tools=self.toolbox.schemas, chat_template_kwargs=self.config.chat_template_kwargs)
             prompt = self.replica.render(chat)
             rollout.prompt = rollout.prompt or prompt
             room = self._room(prompt, sampling)
@@ -135,16 +135,18 @@ class AgentLoop:
                         turn: int) -> ParsedTurn:
         structured = self.config.turn_structured_outputs
         turn_structured = structured[min(turn, len(structured) - 1)] if structured else None
-        request = GenerationRequest(request_id, {**sampling, "n": 1}, prompt=prompt, structured_outputs=turn_structured)
+        request = GenerationRequest(request_id, {**sampling, "n": 1}, prompt=prompt, structured_outputs=turn_structured,
+                                    chat_template_kwargs=self.config.chat_template_kwargs)
         try:
             result: GenerationResult = await self.replica.generate(request)
         except Exception as exc:
             raise _EngineFailed() from exc
         completion = result.completions[0]
-        rollout.last_text, rollout.last_finish = completion.text, completion.finish_reason
+        rollout.last_text, rollout.last_finish, rollout.last = completion.text, completion.finish_reason, completion
         rollout.turns.append({"prompt_tokens": result.prompt_tokens, "completion_tokens": completion.completion_tokens,
                               "finish_reason": completion.finish_reason, "seconds": round(result.seconds, 6)})
-        return self.parser(completion.text)
+        # With the engine's reasoning parser on, calls are read from the content, not from inside the reasoning.
+        return self.parser((completion.content or "") if completion.reasoning_parser else completion.text)
 
     def _completion(self, rollout: _Rollout, seconds: float) -> RolloutCompletion:
         turns, calls = rollout.turns, rollout.calls
@@ -164,8 +166,12 @@ class AgentLoop:
             "calls": calls,
             "tools": self.toolbox.schemas,
         }
+        last = rollout.last
+        split = {"reasoning": last.reasoning, "content": last.content, "reasoning_parser": last.reasoning_parser} if (
+            last is not None and last.reasoning_parser) else {}
         return RolloutCompletion(
             text=rollout.last_text, completion_tokens=trace["completion_tokens"], finish_reason=rollout.last_finish,
+            **split,
             messages=rollout.messages, trace=trace, prompt=rollout.prompt,
             prompt_tokens=turns[0]["prompt_tokens"] if turns else 0, seconds=seconds,
         )
@@ -217,6 +223,28 @@ async def _toolbox(replica: Any, config: ToolUseGeneratorConfig) -> Toolbox:
         raise
 
 
+class ToolUseReplica(GeneratorReplica):
+    """A replica that also runs tool-use rollouts (requests with `rollout` set) and owns their toolboxes.
+
+    The plain engine wrapper knows nothing of tools; this subclass adds them, so `cluster/` runs it as the replica
+    actor and a rollout's turns reach the in-process engine directly.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.toolboxes: dict[str, Any] = {}
+        """Toolboxes (sandboxes, indexes) by tool config, built on a first rollout."""
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        if request.rollout is not None:  # one entry point, so the pool's backpressure and restarts cover rollouts
+            return await run_rollouts(self, request)
+        return await super().generate(request)
+
+    def shutdown(self) -> None:
+        close_toolboxes(self.toolboxes)
+        super().shutdown()
+
+
 def close_toolboxes(toolboxes: dict[str, Any]) -> None:
     for future in toolboxes.values():
         if future.done() and not future.cancelled() and future.exception() is None:
@@ -231,22 +259,15 @@ class ToolUseGenerator:
         self.config = config
 
     def messages(self, task: Task) -> list[dict[str, Any]]:
-        messages = list(task.messages) if task.messages is not None else [
-            {"role": "user", "content": _render(self.config.prompt_template, task)}]
-        if self.config.system_prompt and messages[0].get("role") != "system":
-            messages.insert(0, {"role": "system", "content": self.config.system_prompt})
-        return messages
+        return task_messages(task, self.config.prompt_template, self.config.system_prompt)
 
     def request(self, task: Task, request_id: str, sampling: dict[str, Any]) -> GenerationRequest:
         return GenerationRequest(request_id, sampling, messages=self.messages(task), rollout=self.config)
 
     def sample(self, task: Task, result: GenerationResult, completion: RolloutCompletion, sid: str,
                index: int) -> Sample:
-        reasoning, answer = split_reasoning(completion.text, self.config.think_tags)
-        return Sample(
-            id=sid, task_id=task.id, sample_index=index, prompt=completion.prompt, messages=completion.messages,
-            completion=completion.text, reasoning=reasoning, answer=answer,
-            final_answer=extract_answer(answer, self.config.answer_patterns), reference=task.reference,
-            tests=task.tests, prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-            finish_reason=completion.finish_reason, generation_seconds=completion.seconds, trace=completion.trace,
+        return build_sample(
+            completion, self.config, id=sid, task_id=task.id, sample_index=index, prompt=completion.prompt,
+            messages=completion.messages, reference=task.reference, tests=task.tests,
+            prompt_tokens=completion.prompt_tokens, generation_seconds=completion.seconds, trace=completion.trace,
         )

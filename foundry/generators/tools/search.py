@@ -6,7 +6,6 @@ Small enough to own: no search library is a dependency, and a corpus for tool-us
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from foundry.config import SearchToolConfig
 from foundry.generators.tools.base import ToolOutput
+from foundry.sources import read_jsonl
 
 _WORD = re.compile(r"\w+")
 
@@ -59,15 +59,10 @@ class SearchArguments(BaseModel):
 def load_corpus(path: str, text_field: str, title_field: str | None) -> list[dict[str, str]]:
     """Documents as {title, text}; rows without text are skipped (a corpus is data, not config to fail on)."""
     documents = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                row = json.loads(line) if line.strip() else None
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get(text_field), str):
-                title = row.get(title_field) if title_field else None
-                documents.append({"title": str(title) if title else "", "text": row[text_field]})
+    for _, row in read_jsonl(path, "tools.corpus"):
+        if isinstance(row, dict) and isinstance(row.get(text_field), str):
+            title = row.get(title_field) if title_field else None
+            documents.append({"title": str(title) if title else "", "text": row[text_field]})
     return documents
 
 
