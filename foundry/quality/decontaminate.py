@@ -2,7 +2,9 @@
 
 The n-gram stage is exact and cheap and sees verbatim copies, copies wrapped in other text and, with numbers
 masked, copies with their numbers changed. The embedding stage runs only on what the n-gram stage let through and
-catches rephrasings. Every finding says which stage found it (`method`), so a report can count them apart.
+catches rephrasings: alone above a high cosine, or above a lower one when the same item also shares a few of its
+n-grams with the text (`ngram+embedding`). Every finding says which stage found it (`method`: `ngram`,
+`embedding`, `ngram+embedding`), so a report can count them apart.
 An LLM-judge confirmation of embedding hits is not implemented: embedding hits are final.
 """
 
@@ -17,7 +19,8 @@ from foundry.quality.ngram import NgramIndex
 
 @dataclass(frozen=True)
 class Contamination:
-    """Which benchmark item a text matched, how (`ngram` | `embedding`) and how strongly (coverage or cosine)."""
+    """Which benchmark item a text matched, how (`ngram` | `embedding` | `ngram+embedding`) and how strongly
+    (n-gram coverage, or cosine for the embedding methods)."""
 
     benchmark: str
     item_id: str
@@ -27,7 +30,8 @@ class Contamination:
     """The item's field the text matched: `text` (the question) or `answer`."""
 
     def reason(self) -> str:
-        what = "n-gram coverage" if self.method == "ngram" else "embedding cosine"
+        what = {"ngram": "n-gram coverage", "embedding": "embedding cosine"}.get(
+            self.method, "embedding cosine (with shared n-grams)")
         part = "" if self.field == "text" else f" ({self.field})"
         return f"{self.benchmark} item {self.item_id}{part}: {what} {self.score:.2f}"
 
@@ -40,8 +44,10 @@ class Decontaminator:
     """Both stages over a fixed set of benchmark items, built once per run and then read-only (picklable)."""
 
     def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5, mask_numbers: bool = True,
-                 embedder: Embedder | None = None, embedding_threshold: float = 0.85):
+                 embedder: Embedder | None = None, embedding_threshold: float = 0.85,
+                 supported_threshold: float = 0.75, support_coverage: float = 0.1):
         self.items, self.threshold, self.embedding_threshold = items, threshold, embedding_threshold
+        self.supported_threshold, self.support_coverage = supported_threshold, support_coverage
         # Questions are compared with numbers masked (a changed number is still the same item); answers as they
         # are: masked, worked solutions of different problems look alike ("0 0 0 0 0 0 0 0").
         self.questions = NgramIndex([i.text for i in items], n=n, mask_numbers=mask_numbers)
@@ -62,10 +68,20 @@ class Decontaminator:
         if self.embedding is not None:
             rest = [i for i, t in enumerate(texts) if t and found[i] is None]
             for i, (doc, score) in zip(rest, self.embedding.best_many([texts[i] for i in rest])):
-                if doc >= 0 and score >= self.embedding_threshold:
-                    item = self.items[doc]
-                    found[i] = Contamination(item.benchmark, item.item_id, "embedding", score)
+                if doc >= 0 and score >= min(self.embedding_threshold, self.supported_threshold):
+                    found[i] = self._semantic(texts[i], doc, score)
         return found
+
+    def _semantic(self, text: str, doc: int, score: float) -> Contamination | None:
+        """An embedding neighbour counts alone above `embedding_threshold`, or above `supported_threshold` when the
+        same item also shares `support_coverage` of its n-grams with the text (a reworded copy keeps some)."""
+        item = self.items[doc]
+        if score >= self.embedding_threshold:
+            return Contamination(item.benchmark, item.item_id, "embedding", score)
+        match = self.questions.best(text, doc=doc)
+        if match is not None and match.coverage >= self.support_coverage:
+            return Contamination(item.benchmark, item.item_id, "ngram+embedding", score)
+        return None
 
     def _ngram(self, text: str) -> Contamination | None:
         best = None

@@ -174,7 +174,9 @@ def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = No
     embedder = Embedder(config.embedding.model, cache_dir) if config.embedding.enabled else None
     return Decontaminator(items, n=config.ngram.n, threshold=config.ngram.threshold,
                           mask_numbers=config.ngram.mask_numbers, embedder=embedder,
-                          embedding_threshold=config.embedding.threshold)
+                          embedding_threshold=config.embedding.threshold,
+                          supported_threshold=config.embedding.supported_threshold,
+                          support_coverage=config.embedding.support_coverage)
 
 
 def _dedup(config: DedupConfig, mode: str) -> Deduplicator:

@@ -43,8 +43,9 @@ class NgramIndex:
     def __len__(self) -> int:
         return len(self.gram_counts)
 
-    def best(self, text: str) -> NgramMatch | None:
-        """The document this text covers most, or None when they share no (informative) n-gram."""
+    def best(self, text: str, doc: int | None = None) -> NgramMatch | None:
+        """The document this text covers most (or the given `doc`), or None when they share no (informative)
+        n-gram."""
         query = gram_hashes(words(text, self.mask_numbers), self.n)
         if not len(query) or not len(self.hashes):
             return None
@@ -64,7 +65,7 @@ class NgramIndex:
         distinct = np.unique(pair_docs.astype(np.int64) * len(self.hashes) + np.repeat(slots, lengths))
         found = np.bincount(distinct // len(self.hashes), minlength=len(self))
         coverage = np.divide(found, self.gram_counts, out=np.zeros(len(self)), where=self.gram_counts > 0)
-        doc = int(np.argmax(coverage))
+        doc = int(np.argmax(coverage)) if doc is None else doc
         return NgramMatch(doc, float(coverage[doc]), self._longest(np.unique(pair_pos[pair_docs == doc])))
 
     def _longest(self, positions: np.ndarray) -> int:

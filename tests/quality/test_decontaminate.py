@@ -136,3 +136,16 @@ def test_the_ngram_threshold_is_the_least_coverage(benchmark_items, threshold):
     swapped = REPHRASED["gsm8k-test-0012"]  # covers about 30 % of item 12's 8-grams
     found = gate.check(swapped)
     assert (found is not None) == (threshold == 0.3)
+
+
+def test_a_lower_cosine_counts_when_the_item_also_shares_ngrams(benchmark_items, embedder):
+    """Item 12 reordered with a name swapped keeps ~30 % of its 8-grams; item 0's rewording keeps none. With the
+    lone-embedding threshold out of reach (0.99), only the first is flagged, by the combined rule."""
+    from foundry.quality.decontaminate import Decontaminator
+
+    gate = Decontaminator(benchmark_items, embedder=embedder, embedding_threshold=0.99, supported_threshold=0.75,
+                          support_coverage=0.1)
+    found = gate.check(REPHRASED["gsm8k-test-0012"])
+    assert (found.item_id, found.method) == ("gsm8k-test-0012", "ngram+embedding")
+    assert "with shared n-grams" in found.reason()
+    assert gate.check(REPHRASED["gsm8k-test-0000"]) is None

@@ -1,0 +1,257 @@
+"""Quality gates: decontamination recall / false positives and dedup F1 and throughput, with anchors in the same run.
+
+Decontamination set (built here from the GSM8K test split in benchmarks/data, MIT): the first half of the items is
+the benchmark; positives are those items verbatim, wrapped in other text, with numbers changed, sentences
+reordered, names swapped, and "rephrased" (a synonym map plus changed numbers and names: crude, automatic); negatives
+are the other half (never indexed) and long unrelated texts quoting 14 words of an indexed item. The anchor is
+lm-eval's decontamination rule (any shared 13-gram), implemented below.
+
+Dedup set: random texts from a Zipf vocabulary, a third of them followed later by an edited copy (a known number of
+words replaced); the truth is the exact Jaccard of 5-word shingles with its source (>= threshold). The anchor is
+datasketch used directly (MinHashLSH at the threshold, confirmed by MinHash.jaccard).
+
+    .venv/bin/python benchmarks/quality_gates.py [--rows 10000] [--embedding-rows 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from foundry.quality.benchmarks import load_benchmark  # noqa: E402
+from foundry.quality.decontaminate import Decontaminator  # noqa: E402
+from foundry.quality.dedup import Deduplicator  # noqa: E402
+from foundry.quality.embedding import Embedder  # noqa: E402
+from foundry.quality.text import normalize  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "gsm8k-test.jsonl"
+FILLER = ("The committee met again on Thursday to discuss the new library opening hours and the budget for the "
+          "coming year. Several members asked for more evening events, while others wanted the reading room "
+          "renovated first. After a long debate they agreed to publish a survey and decide next month. ").split()
+SYNONYMS = {"how many": "what number of", "how much": "what amount of", "buys": "purchases", "bought": "purchased",
+            "each": "every", "total": "overall", "wants": "would like", "gives": "hands", "makes": "earns",
+            "costs": "is priced at", "then": "after that", "if": "given that", "spends": "uses", "needs": "requires",
+            "has": "owns", "takes": "needs", "sells": "sells off", "day": "daily period", "per": "for every",
+            "want": "would like", "after": "once", "times": "fold", "more": "additional", "money": "cash"}
+NAMES = ["Priya", "Tomasz", "Aiko", "Mateo", "Zainab", "Lars", "Imani", "Dmitri", "Soledad", "Kwame"]
+NOT_NAMES = {"How", "What", "If", "He", "She", "They", "The", "A", "In", "On", "At", "Each", "Every", "It", "His",
+             "Her", "Then", "There", "This", "After", "For", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+             "Saturday", "Sunday", "I", "When", "Of", "To", "But", "And", "So", "One", "Two", "Three", "An", "We"}
+
+
+# ---- anchors -------------------------------------------------------------------------------------------------
+class AnyThirteenGram:
+    """lm-eval's rule: contaminated if the text shares any 13-gram (of normalized words) with a benchmark item."""
+
+    def __init__(self, texts: list[str], n: int = 13):
+        self.n = n
+        self.grams = {g for t in texts for g in self._grams(t)}
+
+    def _grams(self, text: str) -> set[tuple[str, ...]]:
+        words = normalize(text).split()
+        return {tuple(words[i : i + self.n]) for i in range(len(words) - self.n + 1)}
+
+    def check(self, text: str) -> bool:
+        return not self.grams.isdisjoint(self._grams(text))
+
+
+# ---- perturbations -------------------------------------------------------------------------------------------
+def change_numbers(text: str, rng: random.Random) -> str:
+    return re.sub(r"\d+", lambda m: str(int(m.group()) + rng.randint(1, 9)), text)
+
+
+def reorder(text: str, rng: random.Random) -> str:
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    body, last = sentences[:-1], sentences[-1:]
+    if len(body) > 1:
+        for _ in range(5):
+            shuffled = body[:]
+            rng.shuffle(shuffled)
+            if shuffled != body:
+                break
+        body = shuffled
+    return " ".join(body + last)
+
+
+def swap_names(text: str, rng: random.Random) -> str:
+    found = [w for w in dict.fromkeys(re.findall(r"\b[A-Z][a-z]+\b", text)) if w not in NOT_NAMES]
+    mapping = dict(zip(found, rng.sample(NAMES, min(len(found), len(NAMES)))))
+    return re.sub(r"\b[A-Z][a-z]+\b", lambda m: mapping.get(m.group(), m.group()), text)
+
+
+def rephrase(text: str, rng: random.Random) -> str:
+    for old, new in SYNONYMS.items():
+        text = re.sub(rf"\b{old}\b", new, text, flags=re.IGNORECASE)
+    return swap_names(change_numbers(text, rng), rng)
+
+
+def wrap(text: str, rng: random.Random) -> str:
+    start = rng.randint(0, 20)
+    return " ".join(FILLER[start : start + 25]) + " Here is the task: " + text + " " + " ".join(FILLER[:30])
+
+
+def quoting(text: str, rng: random.Random) -> str:
+    words = text.split()
+    start = rng.randint(0, max(0, len(words) - 14))
+    return " ".join(FILLER * 2) + " As the note said, " + " ".join(words[start : start + 14]) + ". " + " ".join(FILLER)
+
+
+# ---- decontamination -----------------------------------------------------------------------------------------
+def decontamination(embedder: Embedder, positives_per_kind: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    items = load_benchmark("gsm8k", str(DATA), "question", "answer", where="benchmark")
+    indexed, held_out = items[: len(items) // 2], items[len(items) // 2 :]
+    kinds = {"exact": lambda t, r: t, "wrapped": wrap, "numbers": change_numbers, "reordered": reorder,
+             "names": swap_names, "rephrased": rephrase}
+    chosen = rng.sample(indexed, positives_per_kind)
+    positives = {k: [(f(i.text, rng), i.item_id) for i in chosen] for k, f in kinds.items()}
+    long_items = [i for i in indexed if len(i.text.split()) >= 30]
+    negatives = {"held_out": [i.text for i in held_out],
+                 "quoting_14_words": [quoting(i.text, rng) for i in rng.sample(long_items, 200)]}
+
+    started = time.perf_counter()
+    ours = Decontaminator(indexed, embedder=embedder)
+    build_seconds = time.perf_counter() - started
+    baseline = AnyThirteenGram([i.text for i in indexed])
+    methods = {"lm_eval_any_13gram": lambda texts: [baseline.check(t) for t in texts],
+               "ngram_coverage": lambda texts: [ours._ngram(t) is not None for t in texts],
+               "ngram_then_embedding": lambda texts: [f is not None for f in ours.check_many(texts)]}
+    report: dict = {"indexed_items": len(indexed), "held_out_items": len(held_out), "index_build_seconds":
+                    round(build_seconds, 2), "positives_per_kind": positives_per_kind}
+    for name, method in methods.items():
+        recall = {k: sum(method([t for t, _ in v])) / len(v) for k, v in positives.items()}
+        false_pos = {k: sum(method(v)) / len(v) for k, v in negatives.items()}
+        tp = sum(recall[k] * len(positives[k]) for k in positives)
+        fp = sum(false_pos[k] * len(negatives[k]) for k in negatives)
+        report[name] = {"recall": {k: round(v, 4) for k, v in recall.items()},
+                        "false_positive_rate": {k: round(v, 4) for k, v in false_pos.items()},
+                        "precision": round(tp / (tp + fp), 4) if tp + fp else None}
+    findings = ours.check_many([t for v in positives.values() for t, _ in v])
+    truth = [item for v in positives.values() for _, item in v]
+    report["ngram_then_embedding"]["right_item"] = round(
+        sum(f is not None and f.item_id == t for f, t in zip(findings, truth)) / len(truth), 4)
+    report["ngram_then_embedding"]["embedding_share_of_positives"] = round(
+        sum(f is not None and f.method == "embedding" for f in findings) / len(findings), 4)
+    return report
+
+
+def decontamination_throughput(embedder: Embedder, rows: int, embedding_rows: int, seed: int) -> dict:
+    """Rows/s on completion-like texts (GSM8K worked answers, ~50-150 words) against the full GSM8K test set."""
+    rng = random.Random(seed)
+    items = load_benchmark("gsm8k", str(DATA), "question", "answer", where="benchmark")
+    texts = [rng.choice(FILLER) + " " + i.answer for i in rng.choices(items, k=rows)]
+    ngram_only, full = Decontaminator(items), Decontaminator(items, embedder=embedder)
+    baseline = AnyThirteenGram([i.text for i in items] + [i.answer for i in items])
+    out = {}
+    for name, run, sample in (("lm_eval_any_13gram", lambda ts: [baseline.check(t) for t in ts], texts),
+                              ("ngram_coverage", lambda ts: [ngram_only.check(t) for t in ts], texts),
+                              ("ngram_then_embedding_clean_rows", full.embedding.best_many,
+                               [rng.choice(FILLER) + " " + " ".join(rng.choices(FILLER, k=60))
+                                for _ in range(embedding_rows)])):
+        started = time.perf_counter()
+        run(sample)
+        out[name] = {"rows": len(sample), "rows_per_second": round(len(sample) / (time.perf_counter() - started), 1)}
+    return out
+
+
+# ---- dedup ---------------------------------------------------------------------------------------------------
+def dedup_set(rows: int, seed: int) -> tuple[list[str], list[bool]]:
+    """Random texts and edited copies; truth[i]: text i has an earlier source with shingle Jaccard >= 0.8."""
+    rng = random.Random(seed)
+    vocabulary = [f"v{i}" for i in range(5000)]
+    weights = [1 / (i + 1) for i in range(5000)]
+    texts, truth, originals = [], [], []
+    while len(texts) < rows:
+        if originals and rng.random() < 1 / 3:
+            source = rng.choice(originals).split()
+            copy = source[:]
+            for position in rng.sample(range(len(copy)), rng.randint(0, max(1, len(copy) // 8))):
+                copy[position] = rng.choice(vocabulary)
+            texts.append(" ".join(copy))
+            truth.append(_jaccard(source, copy) >= 0.8)
+        else:
+            text = " ".join(rng.choices(vocabulary, weights, k=rng.randint(40, 160)))
+            originals.append(text)
+            texts.append(text)
+            truth.append(False)
+    return texts, truth
+
+
+def _jaccard(a: list[str], b: list[str], size: int = 5) -> float:
+    x = {tuple(a[i : i + size]) for i in range(len(a) - size + 1)}
+    y = {tuple(b[i : i + size]) for i in range(len(b) - size + 1)}
+    return len(x & y) / len(x | y)
+
+
+def datasketch_reference(texts: list[str], threshold: float) -> list[bool]:
+    from datasketch import MinHash, MinHashLSH
+
+    lsh, kept, flags = MinHashLSH(threshold=threshold, num_perm=128), {}, []
+    for number, text in enumerate(texts):
+        words = normalize(text).split()
+        m = MinHash(num_perm=128)
+        m.update_batch({" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)})
+        hit = any(m.jaccard(kept[k]) >= threshold for k in lsh.query(m))
+        flags.append(hit)
+        if not hit:
+            lsh.insert(str(number), m)
+            kept[str(number)] = m
+    return flags
+
+
+def f1(predicted: list[bool], truth: list[bool]) -> dict:
+    tp = sum(p and t for p, t in zip(predicted, truth))
+    fp = sum(p and not t for p, t in zip(predicted, truth))
+    fn = sum(t and not p for p, t in zip(predicted, truth))
+    precision, recall = tp / (tp + fp) if tp + fp else 1.0, tp / (tp + fn) if tp + fn else 1.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4),
+            "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0}
+
+
+def dedup(rows: int, seed: int, threshold: float = 0.8) -> dict:
+    texts, truth = dedup_set(rows, seed)
+    out = {"rows": rows, "true_duplicates": sum(truth)}
+    started = time.perf_counter()
+    reference = datasketch_reference(texts, threshold)
+    out["datasketch_direct"] = {**f1(reference, truth), "rows_per_second": round(rows / (time.perf_counter() -
+                                                                                         started), 1)}
+    for mode in ("near", "exact"):
+        index = Deduplicator(mode, threshold)
+        started = time.perf_counter()
+        ours = [index.check_and_add(str(n), t) is not None for n, t in enumerate(texts)]
+        out[f"foundry_{mode}"] = {**f1(ours, truth), "rows_per_second": round(rows / (time.perf_counter() -
+                                                                                      started), 1)}
+        if mode == "near":
+            out["foundry_near"]["agreement_with_datasketch"] = round(
+                sum(a == b for a, b in zip(ours, reference)) / rows, 4)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000, help="rows for throughput and the dedup set")
+    parser.add_argument("--embedding-rows", type=int, default=1000, help="rows for the embedding stage's throughput")
+    parser.add_argument("--positives", type=int, default=200, help="benchmark items per perturbation kind")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # figures per core
+    embedder = Embedder()
+    embedder.encode(["warm up"])
+    result = {"decontamination": decontamination(embedder, args.positives, args.seed),
+              "decontamination_throughput": decontamination_throughput(embedder, args.rows, args.embedding_rows,
+                                                                       args.seed),
+              "dedup": dedup(args.rows, args.seed)}
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
