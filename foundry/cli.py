@@ -326,6 +326,34 @@ def push(
     out.print(url, soft_wrap=True)
 
 
+@app.command("export")
+def export_cmd(
+    output: Annotated[str, typer.Argument(help="A campaign's output folder or s3:// prefix.")],
+    format_: Annotated[str, typer.Option("--format", help="sft | preference | rl.", show_default=False)],
+    dest: Annotated[str, typer.Option("--output", "-o", help="Empty folder (or s3:// prefix) for the parquet.",
+                                      show_default=False)],
+    min_pass_rate: Annotated[float | None, typer.Option(help="Keep tasks whose pass rate is at least this.")] = None,
+    max_pass_rate: Annotated[float | None, typer.Option(help="Keep tasks whose pass rate is at most this.")] = None,
+    drop_reasoning: Annotated[bool, typer.Option("--drop-reasoning", help="Leave the think block out.")] = False,
+    max_pairs_per_task: Annotated[int, typer.Option(help="preference: most pairs from one task.")] = 1,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint, for s3:// URIs.")] = None,
+) -> None:
+    """Write committed samples as training-ready parquet (TRL formats): SFT messages, preference pairs, RL prompts."""
+    from foundry.publish.export import ExportError, ExportOptions, export
+    from foundry.storage.records import ManifestError
+
+    options = ExportOptions(format_, min_pass_rate, max_pass_rate, drop_reasoning, max_pairs_per_task)
+    try:
+        summary = export(output, dest, options, **({"endpoint_url": endpoint_url} if endpoint_url else {}))
+    except (ExportError, ManifestError) as exc:
+        bad_input([str(exc)])
+    except Exception as exc:  # reading the store (S3 credentials, network): one line, the traceback in debug logs
+        logging.getLogger("foundry").debug("export failed", exc_info=True)
+        failed(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}")
+    out.print_json(json.dumps({k: getattr(summary, k) for k in ("format", "rows", "files", "tasks_seen",
+                                                                "tasks_in_band", "pass_rate_from")}))
+
+
 @app.command("tiny-model")
 def tiny_model(path: Annotated[Path, typer.Argument(help="Folder to write the model to.")]) -> None:
     """Write the tiny random-weight test model (no hub needed) to a folder."""
