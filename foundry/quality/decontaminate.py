@@ -78,7 +78,7 @@ class Decontaminator:
         item = self.items[doc]
         if score >= self.embedding_threshold:
             return Contamination(item.benchmark, item.item_id, "embedding", score)
-        match = self.questions.best(text, doc=doc)
+        match = self.questions.best(text, doc=doc, longest=False)
         if match is not None and match.coverage >= self.support_coverage:
             return Contamination(item.benchmark, item.item_id, "ngram+embedding", score)
         return None
@@ -86,7 +86,7 @@ class Decontaminator:
     def _ngram(self, text: str) -> Contamination | None:
         best = None
         for index, field, positions in ((self.questions, "text", None), (self.answers, "answer", self.answer_items)):
-            match = index.best(text)
+            match = index.best(text, longest=False)
             if match is not None and match.coverage >= self.threshold and (best is None or match.coverage > best[0]):
                 best = (match.coverage, field, match.doc if positions is None else positions[match.doc])
         if best is None:

@@ -43,9 +43,9 @@ class NgramIndex:
     def __len__(self) -> int:
         return len(self.gram_counts)
 
-    def best(self, text: str, doc: int | None = None) -> NgramMatch | None:
+    def best(self, text: str, doc: int | None = None, longest: bool = True) -> NgramMatch | None:
         """The document this text covers most (or the given `doc`), or None when they share no (informative)
-        n-gram."""
+        n-gram. `longest=False` skips the longest-run figure (0), which no decision needs."""
         query = gram_hashes(words(text, self.mask_numbers), self.n)
         if not len(query) or not len(self.hashes):
             return None
@@ -66,7 +66,8 @@ class NgramIndex:
         found = np.bincount(distinct // len(self.hashes), minlength=len(self))
         coverage = np.divide(found, self.gram_counts, out=np.zeros(len(self)), where=self.gram_counts > 0)
         doc = int(np.argmax(coverage)) if doc is None else doc
-        return NgramMatch(doc, float(coverage[doc]), self._longest(np.unique(pair_pos[pair_docs == doc])))
+        run = self._longest(np.unique(pair_pos[pair_docs == doc])) if longest else 0
+        return NgramMatch(doc, float(coverage[doc]), run)
 
     def _longest(self, positions: np.ndarray) -> int:
         if not len(positions):

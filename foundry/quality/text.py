@@ -36,9 +36,22 @@ def words(text: str, mask_numbers: bool = False) -> list[str]:
     return normalize(text, mask_numbers).split()
 
 
+_TOKEN_HASHES: dict[str, int] = {}
+_TOKEN_CACHE_SIZE = 1 << 20
+
+
+def _token_hash(token: str) -> int:
+    value = _TOKEN_HASHES.get(token)
+    if value is None:
+        if len(_TOKEN_HASHES) >= _TOKEN_CACHE_SIZE:
+            _TOKEN_HASHES.clear()
+        value = _TOKEN_HASHES[token] = xxhash.xxh3_64_intdigest(token.encode())
+    return value
+
+
 def token_hashes(tokens: list[str]) -> np.ndarray:
-    """One stable 64-bit hash per word."""
-    return np.fromiter((xxhash.xxh3_64_intdigest(t.encode()) for t in tokens), dtype=np.uint64, count=len(tokens))
+    """One stable 64-bit hash per word (memoized: a vocabulary repeats far more than it grows)."""
+    return np.fromiter(map(_token_hash, tokens), dtype=np.uint64, count=len(tokens))
 
 
 def gram_hashes(tokens: list[str], n: int) -> np.ndarray:
