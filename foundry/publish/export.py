@@ -112,7 +112,7 @@ def committed_tasks(store: ObjectStore) -> Iterator[TaskGroup]:
         yield from groups.values()
 
 
-def _prior(config: dict[str, Any]) -> BetaPosterior:
+def campaign_prior(config: dict[str, Any]) -> BetaPosterior:
     prior = (config.get("sampling_policy") or {}).get("prior") or {}
     return BetaPosterior(float(prior.get("alpha", 1.0)), float(prior.get("beta", 1.0)))
 
@@ -251,7 +251,7 @@ def export(output_uri: str, dest_uri: str, options: ExportOptions, **store_optio
     if dest.list("data/") or dest.get(EXPORT_RECORD) is not None:
         raise ExportError(f"--output {dest_uri}: already holds files under data/; pick an empty folder")
     config = manifest.config or {}
-    prior, rejected_kept = _prior(config), (config.get("output") or {}).get("keep_rejected", True)
+    prior, rejected_kept = campaign_prior(config), (config.get("output") or {}).get("keep_rejected", True)
     summary, buffered = ExportSummary(options.format, store.uri), []
     for group in committed_tasks(store):
         summary.tasks_seen += 1

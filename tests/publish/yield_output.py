@@ -38,12 +38,12 @@ def task_row(task_id: str, verdicts: list[bool]) -> dict:
 
 
 def write_output(path: Path, *, tasks_table: bool = True, keep_rejected: bool = True,
-                 one_commit_per_task: bool = True) -> str:
+                 one_commit_per_task: bool = True, runs: list[dict] | None = None) -> str:
     store = open_store(str(path))
     config = {"name": "y", "output": {"path": str(path), "keep_rejected": keep_rejected},
               "sampling_policy": {"kind": "fixed", "prior": {"alpha": 1.0, "beta": 1.0}}}
     writer = ShardWriter(store, schemas={"tasks": TASKS_SCHEMA}, keep_rejected=keep_rejected,
-                         manifest_extra={"campaign": "y", "config": config})
+                         manifest_extra={"campaign": "y", "config": config, "runs": runs or []})
     with writer:
         for task_id, verdicts in OUTCOMES.items():
             extra = {"tasks": [task_row(task_id, verdicts)]} if tasks_table else None
