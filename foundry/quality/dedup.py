@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import xxhash
 
-from foundry.quality.text import exact_key, shingles
+from foundry.quality.text import exact_key, shingle_hashes, words
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -46,10 +46,6 @@ class Fingerprint:
 _EMPTY = exact_key("")
 
 
-def _hash32(data: bytes) -> int:
-    return xxhash.xxh32_intdigest(data)
-
-
 def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity estimated from two MinHash signatures (the share of equal slots, as datasketch does)."""
     return float(np.count_nonzero(a == b)) / len(a)
@@ -69,7 +65,7 @@ class Deduplicator:
         if mode == "near":
             from datasketch import MinHash, MinHashLSH  # imports scipy: only when near dedup is on
 
-            template = MinHash(num_perm=num_perm, seed=seed, hashfunc=_hash32)
+            template = MinHash(num_perm=num_perm, seed=seed, hashfunc=int)
             self._permutations, self._seed, self._num_perm = template.permutations, seed, num_perm
             # Candidates come from LSH tuned a little below the threshold (fewer misses near it; datasketch also
             # refuses thresholds that leave one band); the signature Jaccard then decides.
@@ -79,15 +75,17 @@ class Deduplicator:
         return len(self._exact)
 
     def fingerprint(self, text: str) -> Fingerprint:
-        if self.mode == "exact":
-            return Fingerprint(exact_key(text))
+        tokens = words(text)
+        key = xxhash.xxh3_128_hexdigest(" ".join(tokens).encode())  # = exact_key(text), normalizing once
+        if self.mode == "exact" or not tokens:
+            return Fingerprint(key)
         from datasketch import MinHash
 
-        grams = shingles(text, self.shingle)
-        minhash = MinHash(num_perm=self._num_perm, seed=self._seed, hashfunc=_hash32,
+        # Shingles arrive already hashed (32-bit, numpy): `int` as datasketch's hashfunc passes them through.
+        minhash = MinHash(num_perm=self._num_perm, seed=self._seed, hashfunc=int,
                           permutations=self._permutations, scheme="affine32")
-        minhash.update_batch(grams)
-        return Fingerprint(exact_key(text), minhash.hashvalues.copy() if grams else None)
+        minhash.update_batch(shingle_hashes(tokens, self.shingle).tolist())
+        return Fingerprint(key, minhash.hashvalues.copy())
 
     def find(self, print_: Fingerprint) -> Duplicate | None:
         """The earlier copy this fingerprint duplicates: the exact one, else the most similar near one. A text
@@ -141,5 +139,5 @@ class Deduplicator:
     def _minhash(self, signature: np.ndarray) -> MinHash:
         from datasketch import MinHash
 
-        return MinHash(seed=self._seed, hashfunc=_hash32, hashvalues=signature, permutations=self._permutations,
+        return MinHash(seed=self._seed, hashfunc=int, hashvalues=signature, permutations=self._permutations,
                        scheme="affine32")

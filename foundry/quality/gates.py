@@ -103,11 +103,11 @@ class TaskDedupGate:
 class SampleDecontaminationGate:
     """Rejects an accepted sample whose completion contains or restates a benchmark item."""
 
-    def __init__(self, decontaminator: Decontaminator):
-        self.decontaminator = decontaminator
+    def __init__(self, decontaminator: Decontaminator, semantic: bool = False):
+        self.decontaminator, self.semantic = decontaminator, semantic
 
     def check(self, sample: Sample) -> Verdict | None:
-        found = self.decontaminator.check(sample.completion)
+        found = self.decontaminator.check(sample.completion, self.semantic)
         if found is None:
             return None
         return Verdict(verifier="decontaminate", passed=False, score=0.0, reason=found.reason())
@@ -196,7 +196,8 @@ def build_gates(campaign: CampaignConfig, cache_dir: str | None = None) -> Gates
         if "prompt" in quality.decontaminate.check:
             gates.task_gates.append(TaskDecontaminationGate(decontaminator))
         if "completion" in quality.decontaminate.check:
-            gates.sample_gates.append(SampleDecontaminationGate(decontaminator))
+            semantic = quality.decontaminate.embedding.completions
+            gates.sample_gates.append(SampleDecontaminationGate(decontaminator, semantic))
     if quality.dedup is not None and quality.dedup.samples != "none":
         gates.sample_gates.append(SampleDedupGate(_dedup(quality.dedup, quality.dedup.samples)))
     return gates

@@ -73,9 +73,7 @@ def exact_key(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(normalize(text).encode())
 
 
-def shingles(text: str, size: int) -> list[bytes]:
-    """Distinct word shingles of the normalized text (the whole text when it is shorter than `size` words)."""
-    tokens = words(text)
-    if len(tokens) <= size:
-        return [" ".join(tokens).encode()] if tokens else []
-    return list({" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)})
+def shingle_hashes(tokens: list[str], size: int) -> np.ndarray:
+    """Distinct 32-bit hashes of the word shingles (the whole text as one when it is shorter than `size` words)."""
+    grams = gram_hashes(tokens, min(size, len(tokens))) if tokens else np.empty(0, dtype=np.uint64)
+    return np.unique((grams >> np.uint64(32)).astype(np.uint32))

@@ -167,3 +167,16 @@ def test_missing_benchmark_field_names_file_and_field(tmp_path):
     assert "gsm8k-test.jsonl" in message and "'problem'" in message and "fields.text" in message
     assert "\n" not in message
     assert isinstance(caught.value, SourceError)  # `foundry run` turns it into exit status 2
+
+
+def test_completions_are_embedded_only_when_asked(tmp_path, embedder, monkeypatch):
+    import foundry.quality.gates as gates_module
+
+    monkeypatch.setattr(gates_module, "Embedder", lambda *args: embedder)
+    reworded = ("Every day Janet's ducks produce 16 eggs. Each morning she has three of them for breakfast, and she "
+                "uses four to bake muffins for her friends daily. The rest she sells at the farmers' market for $2 "
+                "apiece. How many dollars does she earn daily at the market?")
+    for completions, flagged in ((False, False), (True, True)):
+        quality = {"decontaminate": {"benchmarks": [GSM8K], "embedding": {"completions": completions}}}
+        gate = build_gates(load_config(campaign(tmp_path, quality))).sample_gates[0]
+        assert (gate.check(sample("s", "T", reworded)) is not None) == flagged
