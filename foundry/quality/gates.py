@@ -148,11 +148,15 @@ class SampleDedupGate:
         """Committed samples (Sample objects, or shard rows with id, task_id, completion, accepted when a resumed run
         rebuilds the index); only accepted ones become earlier copies."""
         with self._lock:
+            done: dict[str, dict] = {}
             for sample in samples:
                 get = sample.get if isinstance(sample, dict) else lambda k, s=sample: getattr(s, k, None)
-                self._pending.pop(str(get("task_id")), None)
+                task = str(get("task_id"))
+                pending = done[task] if task in done else done.setdefault(task, self._pending.pop(task, {}))
                 if get("accepted") and isinstance(get("completion"), str):
-                    self.dedup.add(str(get("id")), self.dedup.fingerprint(get("completion")))
+                    known = pending.get(str(get("id")))  # checked in this run: its fingerprint is at hand
+                    print_ = known[1] if known else self.dedup.fingerprint(get("completion"))
+                    self.dedup.add(str(get("id")), print_)
 
 
 @dataclass
