@@ -45,6 +45,10 @@ def review(
         path = db if db is not None else target.default_db()
     except OutputError as exc:
         _bad(str(exc))
+    except Exception as exc:  # the store itself (S3 credentials, network, a file where a folder should be)
+        err.print(f"[red]failed:[/red] {escape(output)}: cannot read it ({type(exc).__name__}: "
+                  f"{escape((str(exc).strip().splitlines() or [''])[0])})", soft_wrap=True)
+        raise typer.Exit(1) from None
     if compact and not path.exists():
         _bad(f"--db: {path} does not exist (no reviews to compact)")
     log = EventLog(path, lease_seconds=lease_seconds)

@@ -24,7 +24,9 @@ KINDS = (*VERDICT_KINDS, "skip", "undo")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY, sample_id TEXT NOT NULL, queue TEXT NOT NULL,
-    priority REAL NOT NULL, position INTEGER NOT NULL, needed INTEGER NOT NULL);
+    priority REAL NOT NULL, position INTEGER NOT NULL, needed INTEGER NOT NULL,
+    reviews INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS items_order ON items (queue, priority DESC, position);
 CREATE TABLE IF NOT EXISTS leases (
     item_id TEXT NOT NULL, reviewer TEXT NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (item_id, reviewer));
 CREATE TABLE IF NOT EXISTS events (
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS events (
     created_at REAL NOT NULL, voided INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_item ON events (item_id, kind);
 CREATE INDEX IF NOT EXISTS events_reviewer ON events (reviewer, seq);
+CREATE INDEX IF NOT EXISTS leases_reviewer ON leases (reviewer);
 """
 
 
@@ -120,20 +123,19 @@ class EventLog:
         now = self.clock()
         with self._write() as db:
             db.execute("DELETE FROM leases WHERE expires_at <= ?", (now,))
+            # With a queue, the items_order index walks items best first and stops at the first open one.
+            in_queue, args = ("i.queue = ?", (queue,)) if queue is not None else ("1", ())
             held = db.execute(
                 "SELECT i.item_id, i.sample_id, i.queue FROM leases l JOIN items i USING (item_id) "
-                "WHERE l.reviewer = ? AND (? IS NULL OR i.queue = ?) ORDER BY l.expires_at LIMIT 1",
-                (reviewer, queue, queue)).fetchone()
+                f"WHERE l.reviewer = ? AND {in_queue} ORDER BY l.expires_at LIMIT 1", (reviewer, *args)).fetchone()
             row = held or db.execute(
-                """SELECT i.item_id, i.sample_id, i.queue FROM items i
-                   WHERE (? IS NULL OR i.queue = ?)
-                     AND (SELECT COUNT(*) FROM events e WHERE e.item_id = i.item_id AND e.voided = 0
-                          AND e.kind IN ('accept', 'reject', 'correct'))
-                       + (SELECT COUNT(*) FROM leases l WHERE l.item_id = i.item_id) < i.needed
+                f"""SELECT i.item_id, i.sample_id, i.queue FROM items i
+                   WHERE {in_queue} AND i.reviews < i.needed
+                     AND i.reviews + (SELECT COUNT(*) FROM leases l WHERE l.item_id = i.item_id) < i.needed
                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.item_id = i.item_id AND e.reviewer = ?
                                      AND e.voided = 0 AND e.kind IN ('accept', 'reject', 'correct', 'skip'))
                    ORDER BY i.priority DESC, i.position LIMIT 1""",
-                (queue, queue, reviewer)).fetchone()
+                (*args, reviewer)).fetchone()
             if row is None:
                 return None
             expires = now + self.lease_seconds
@@ -161,8 +163,10 @@ class EventLog:
                                (item_id, reviewer)).fetchone()
             if lease is None or lease[0] <= now:
                 raise ReviewError(f"{reviewer} holds no live lease on {item_id} (expired or never taken)")
-            if kind in VERDICT_KINDS and self._reviews(db, item_id) >= item[1]:
-                raise ReviewError(f"{item_id} already has its {item[1]} review(s)")
+            if kind in VERDICT_KINDS:
+                if self._reviews(db, item_id) >= item[1]:
+                    raise ReviewError(f"{item_id} already has its {item[1]} review(s)")
+                db.execute("UPDATE items SET reviews = reviews + 1 WHERE item_id = ?", (item_id,))
             event = self._insert(db, key, item_id, item[0], reviewer, kind, payload, now)
             db.execute("DELETE FROM leases WHERE item_id = ? AND reviewer = ?", (item_id, reviewer))
             return event, False
@@ -175,12 +179,14 @@ class EventLog:
             if existing is not None:
                 return existing, True
             last = db.execute(
-                "SELECT seq, item_id, sample_id FROM events WHERE reviewer = ? AND voided = 0 "
+                "SELECT seq, item_id, sample_id, kind FROM events WHERE reviewer = ? AND voided = 0 "
                 "AND kind IN ('accept', 'reject', 'correct', 'skip') ORDER BY seq DESC LIMIT 1",
                 (reviewer,)).fetchone()
             if last is None:
                 raise ReviewError(f"{reviewer} has nothing to undo")
             db.execute("UPDATE events SET voided = 1 WHERE seq = ?", (last[0],))
+            if last[3] in VERDICT_KINDS:
+                db.execute("UPDATE items SET reviews = reviews - 1 WHERE item_id = ?", (last[1],))
             # The undone item is what the reviewer sees next: their other lease goes back to the queue.
             db.execute("DELETE FROM leases WHERE reviewer = ?", (reviewer,))
             event = self._insert(db, key, last[1], last[2], reviewer, "undo", {"undoes": last[0]}, now)

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import io
 import os
+import json
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-import json
 from pathlib import Path
 
-import httpx
 import pyarrow.parquet as pq
 import pytest
 from selenium import webdriver
@@ -31,45 +27,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from review.helpers import review_server
+
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def server(campaign_output):
     out, samples = campaign_output
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "foundry", "review", str(out), "--port", str(port), "--queue", "all"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = None
-    try:
-        deadline = time.time() + 60
-        while url is None and time.time() < deadline:
-            line = process.stdout.readline()
-            if not line and process.poll() is not None:
-                raise AssertionError(f"foundry review exited with {process.returncode}")
-            found = re.search(r"open (http://\S+)", line)
-            url = found.group(1) if found else None
-        while time.time() < deadline:
-            try:
-                if httpx.get(url.split("#")[0], timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with review_server(out, "--queue", "all") as (url, _):
         yield url, out, samples
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
