@@ -142,3 +142,17 @@ def test_cli_not_an_output_and_taken_folder(output, tmp_path):
     assert runner.invoke(app, ["export", output, "--format", "sft", "--output", str(tmp_path / "y")]).exit_code == 0
     again = runner.invoke(app, ["export", output, "--format", "sft", "--output", str(tmp_path / "y")])
     assert again.exit_code == 2 and "already holds files" in again.stderr
+
+
+@pytest.mark.e2e
+def test_export_from_s3(output, s3_server, s3_uri, tmp_path):
+    """The same output copied to a real S3 server (SeaweedFS), exported through `--endpoint-url`."""
+    from foundry.storage.uri import open_store
+
+    local, remote = open_store(output), open_store(s3_uri, endpoint_url=s3_server.endpoint_url)
+    for key in local.list(""):
+        remote.put(key, local.get(key))
+    result = runner.invoke(app, ["export", s3_uri, "--format", "preference", "--output", str(tmp_path / "x"),
+                                 "--endpoint-url", s3_server.endpoint_url])
+    assert result.exit_code == 0, result.output
+    assert [(r["chosen_id"], r["rejected_id"]) for r in load(tmp_path / "x")] == [("mid-0", "mid-1")]
