@@ -159,7 +159,8 @@ def _lengths(axes: Any, data: PlotData) -> None:
         return _empty(axes, "no samples")
     for split, color in (("accepted", "#55a868"), ("rejected", "#c44e52")):
         if data.lengths[split]:
-            axes.hist(data.lengths[split], bins=30, alpha=0.6, color=color, label=f"{split} ({len(data.lengths[split])})")
+            axes.hist(data.lengths[split], bins=30, alpha=0.6, color=color,
+                      label=f"{split} ({len(data.lengths[split])})")
     axes.set_xlabel("completion tokens")
     axes.set_ylabel("samples")
     axes.legend()
