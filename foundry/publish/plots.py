@@ -157,9 +157,12 @@ def _rejections(axes: Any, data: PlotData) -> None:
 def _lengths(axes: Any, data: PlotData) -> None:
     if not any(data.lengths.values()):
         return _empty(axes, "no samples")
+    import numpy as np
+
+    edges = np.histogram_bin_edges(data.lengths["accepted"] + data.lengths["rejected"], bins=30)  # same bins
     for split, color in (("accepted", "#55a868"), ("rejected", "#c44e52")):
         if data.lengths[split]:
-            axes.hist(data.lengths[split], bins=30, alpha=0.6, color=color,
+            axes.hist(data.lengths[split], bins=edges, alpha=0.6, color=color,
                       label=f"{split} ({len(data.lengths[split])})")
     axes.set_xlabel("completion tokens")
     axes.set_ylabel("samples")
