@@ -104,7 +104,7 @@ class TaskBudget:
             "rounds": self.rounds, "posterior_alpha": posterior.alpha, "posterior_beta": posterior.beta,
             "pass_rate": posterior.mean, "pass_rate_lo": lo, "pass_rate_hi": hi, "stop_reason": self.stop_reason,
             "model": model if model is not None else self.policy.model,
-            "verifiers": [{"name": v.get("name"), "version": v.get("version")}
+            "verifiers": [{"name": v.get("name"), "version": None if v.get("version") is None else str(v["version"])}
                           for v in (verifiers if verifiers is not None else self.policy.verifiers) or []],
         }
 
