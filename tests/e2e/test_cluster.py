@@ -92,7 +92,8 @@ def test_report_adds_up_against_the_shards(submitted, cluster):
     assert report.returncode == 0, report.stderr
     figures = json.loads(report.stdout)
     manifest = json.loads((out / "manifest.json").read_text())
-    rows = [r for f in sorted(glob.glob(str(out / "data" / "*.parquet"))) for r in pq.read_table(f).to_pylist()]
+    rows = [r for split in ("accepted", "rejected")  # the sample splits, not data/tasks-*
+            for f in sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for r in pq.read_table(f).to_pylist()]
     run = manifest["runs"][-1]
     assert figures["samples"] == len(rows) == run["samples"] == figures["accepted"] + figures["rejected"]
     assert figures["accepted"] == sum(r["accepted"] for r in rows) == run["accepted"]

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 def test_code_campaign_runs_generated_code_against_tests(replica_pool, tmp_path):
     config = load_config(campaign_yaml(tmp_path, "code-smoke"))
     manifest = Campaign(config, replicas=replica_pool).run()
-    rows = [r for f in sorted(glob.glob(str(tmp_path / "out" / "data" / "*.parquet")))
+    rows = [r for split in ("accepted", "rejected")  # the sample splits, not data/tasks-*
+            for f in sorted(glob.glob(str(tmp_path / "out" / "data" / f"{split}-*.parquet")))
             for r in pq.read_table(f).to_pylist()]
     assert len(rows) == manifest.samples == 12 * 3
     assert 0 < manifest.accepted < manifest.samples

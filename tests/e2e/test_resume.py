@@ -59,7 +59,9 @@ def wait_for_commits(process: subprocess.Popen, out: Path, count: int, timeout: 
 
 
 def stored_ids(out: Path) -> list[str]:
-    return [r["id"] for f in sorted(glob.glob(str(out / "data" / "*.parquet"))) for r in pq.read_table(f).to_pylist()]
+    """Sample ids in the sample splits (data/tasks-* rows are per-task tables, not samples)."""
+    files = sorted(f for split in ("accepted", "rejected") for f in glob.glob(str(out / "data" / f"{split}-*.parquet")))
+    return [r["id"] for f in files for r in pq.read_table(f).to_pylist()]
 
 
 def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 def test_rubric_judge_scores_every_sample(replica_pool, tmp_path):
     config = load_config(campaign_yaml(tmp_path, "rubric", source__limit=6))
     manifest = Campaign(config, replicas=replica_pool).run()
-    rows = [r for f in sorted(glob.glob(str(tmp_path / "out" / "data" / "*.parquet")))
+    rows = [r for split in ("accepted", "rejected")  # the sample splits, not data/tasks-*
+            for f in sorted(glob.glob(str(tmp_path / "out" / "data" / f"{split}-*.parquet")))
             for r in pq.read_table(f).to_pylist()]
     assert len(rows) == manifest.samples == 12
     scored = 0

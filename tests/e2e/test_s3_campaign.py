@@ -23,7 +23,7 @@ def test_campaign_to_s3_then_resume_is_a_no_op(replica_pool, s3_server, s3_uri, 
     manifest = Campaign(config, replicas=replica_pool).run()
     store = open_store(s3_uri, endpoint_url=s3_server.endpoint_url)
     ids = []
-    for shard in manifest.shards:
+    for shard in (s for s in manifest.shards if s.split in ("accepted", "rejected")):  # not data/tasks-*
         table = pq.read_table(io.BytesIO(store.get(shard.path)))
         assert table.num_rows == shard.rows
         ids += table.column("id").to_pylist()
