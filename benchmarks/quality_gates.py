@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import random
 import re
 import sys
@@ -137,8 +138,9 @@ def decontamination(embedder: Embedder, positives_per_kind: int, seed: int) -> d
     truth = [item for v in positives.values() for _, item in v]
     report["ngram_then_embedding"]["right_item"] = round(
         sum(f is not None and f.item_id == t for f, t in zip(findings, truth)) / len(truth), 4)
-    report["ngram_then_embedding"]["embedding_share_of_positives"] = round(
-        sum(f is not None and f.method == "embedding" for f in findings) / len(findings), 4)
+    methods = Counter(f.method for f in findings if f is not None)
+    report["ngram_then_embedding"]["positives_by_method"] = {k: round(v / len(findings), 4)
+                                                             for k, v in sorted(methods.items())}
     return report
 
 
