@@ -24,6 +24,7 @@ TAGS = set(nh3.ALLOWED_TAGS) | MATHML_TAGS | {"pre", "code", "span", "div"}
 ATTRIBUTES = {
     "*": {"class"},
     "a": {"href", "title"},
+    "ol": {"start"},
     "math": {"display", "xmlns"},
     "mo": {"stretchy", "fence", "separator", "lspace", "rspace"},
     "mstyle": {"displaystyle", "scriptlevel"},
