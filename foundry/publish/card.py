@@ -30,6 +30,8 @@ FIELD_DOCS = {
     "reasoning": "the text inside the think block, when the completion has one",
     "answer": "the completion after the reasoning block",
     "final_answer": "the extracted final answer (e.g. the last \\boxed{...}) that verifiers compare",
+    "answer_source": "which extractor found `final_answer` (`boxed`, `gsm8k_hash`, `answer_is`, `final_answer`, "
+                     "`pattern:<i>` for the i-th configured regex, `math_verify` for its last-expression fallback)",
     "reference": "the source task's reference answer",
     "tests": "the source task's tests, as JSON text",
     "verdicts": "one per verifier that ran, cheapest first: verifier, passed, score, reason, seconds",

@@ -64,6 +64,7 @@ SCHEMA = pa.schema(
         ("reasoning", pa.string()),
         ("answer", pa.string()),
         ("final_answer", pa.string()),
+        ("answer_source", pa.string()),
         ("reference", pa.string()),
         ("tests", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
