@@ -75,7 +75,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress (for logs).")] = False,
 ) -> None:
     """Run a campaign: generate, verify, write shards and a manifest."""
-    from foundry.campaign import Campaign, OutputExists
+    from foundry.campaign import Campaign, IncompleteRun, OutputExists
     from foundry.cluster.metrics import CampaignMetrics
     from foundry.cluster.progress import LiveProgress
     from foundry.report import render_report
@@ -97,6 +97,9 @@ def run(
             manifest = Campaign(campaign, resume=resume, address=address, on_progress=on_progress).run()
     except (OutputExists, SourceError, ManifestError) as exc:  # ManifestError: an unreadable manifest
         bad_input([str(exc)])
+    except IncompleteRun as exc:  # tasks left uncommitted because infrastructure stayed broken
+        out.print(render_report(exc.manifest))
+        failed(str(exc))
     except KeyboardInterrupt:
         failed("interrupted; committed work is safe, continue with --resume")
     except Exception as exc:  # a failed run: say which stage, keep the traceback for -v debugging in the log

@@ -98,15 +98,24 @@ class Journal:
         self.committed_ids.update(record["ids"])
 
     def commit(self, shards: dict[str, bytes], tasks: list[str], ids: list[str], counts: dict[str, int]) -> None:
+        self.apply(self.prepare(shards, tasks, ids, counts), shards)
+
+    def prepare(self, shards: dict[str, bytes], tasks: list[str], ids: list[str],
+                counts: dict[str, int]) -> dict[str, Any]:
+        """The commit record for the next sequence number, decided once: `apply` may then be retried after a
+        store outage without the retry's record differing from one a lost response already wrote."""
         seq = self.next_seq
         stage = f"{STAGING}{seq:05d}-{uuid.uuid4().hex[:8]}/"
-        entries = []
-        for split, data in shards.items():
-            staged = f"{stage}{split}.parquet"
-            self.store.put(staged, data)
-            entries.append({"split": split, "path": shard_key(split, seq), "staged": staged, "rows": counts[split],
-                            "bytes": len(data)})
-        record = {"seq": seq, "time": time.time(), "shards": entries, "tasks": tasks, "ids": ids, "counts": counts}
+        entries = [{"split": split, "path": shard_key(split, seq), "staged": f"{stage}{split}.parquet",
+                    "rows": counts[split], "bytes": len(data)} for split, data in shards.items()]
+        return {"seq": seq, "time": time.time(), "shards": entries, "tasks": tasks, "ids": ids, "counts": counts}
+
+    def apply(self, record: dict[str, Any], shards: dict[str, bytes]) -> None:
+        """Stage the shards, write the commit record (the commit point), roll the shards into data/.
+        Every step is idempotent, so a call that failed part-way can be repeated with the same record."""
+        seq = record["seq"]
+        for shard in record["shards"]:
+            self.store.put(shard["staged"], shards[shard["split"]])
         key, body = f"{COMMITS}{seq:05d}.json", json.dumps(record).encode()
         try:
             self.store.put(key, body, if_absent=True)
@@ -116,7 +125,7 @@ class Journal:
                 raise CommitConflict(
                     f"commit {seq} already exists in {self.store.uri}: another run is writing to this output"
                 ) from None
-        for shard in entries:
+        for shard in record["shards"]:
             self._roll_forward(shard)
         for staged in self.store.list(f"{STAGING}{seq:05d}-"):
             self.store.delete(staged)  # ours, and any staging that lost the race for this number (or crashed)

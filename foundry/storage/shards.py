@@ -151,9 +151,9 @@ def _row_bytes(row: dict[str, Any]) -> int:
     return size
 
 
-def parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
+def parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema = SCHEMA) -> bytes:
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), buffer, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), buffer, compression="zstd")
     return buffer.getvalue()
 
 
@@ -173,17 +173,21 @@ class ShardWriter:
         flush_seconds: float = 60.0,
         keep_rejected: bool = True,
         manifest_extra: dict[str, Any] | None = None,
+        schemas: dict[str, pa.Schema] | None = None,
     ):
+        """`schemas`: the other splits a task may carry rows for (excluded tasks, per-task tables), by name."""
         self.journal = Journal(store)
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.flush_seconds = flush_seconds
         self.keep_rejected = keep_rejected
         self.manifest_extra = manifest_extra or {}
-        self._rows: dict[str, list[dict[str, Any]]] = {"accepted": [], "rejected": []}
+        self.schemas = {"accepted": SCHEMA, "rejected": SCHEMA, **(schemas or {})}
+        self._rows: dict[str, list[dict[str, Any]]] = {split: [] for split in self.schemas}
         self._tasks: list[str] = []
         self._bytes = 0
         self._last_commit = time.monotonic()
+        self._pending: tuple[dict[str, Any], dict[str, bytes]] | None = None
 
     def __enter__(self) -> ShardWriter:
         self.journal.recover()
@@ -201,8 +205,14 @@ class ShardWriter:
     def committed_ids(self) -> set[str]:
         return self.journal.committed_ids
 
-    def add_task(self, task_id: str, samples: Iterable[Sample]) -> None:
-        """Buffer every sample of one finished task; commits when a shard is full or it is time to flush."""
+    def add_task(self, task_id: str, samples: Iterable[Sample], extra: dict[str, list[dict]] | None = None) -> None:
+        """Buffer one finished task; commits when a shard is full or it is time to flush."""
+        self.buffer(task_id, samples, extra)
+        if self.due():
+            self.flush()
+
+    def buffer(self, task_id: str, samples: Iterable[Sample], extra: dict[str, list[dict]] | None = None) -> None:
+        """Buffer every sample of one finished task, and its rows of other splits, for the next commit."""
         for sample in samples:
             split = "accepted" if sample.accepted else "rejected"
             if split == "rejected" and not self.keep_rejected:
@@ -210,24 +220,40 @@ class ShardWriter:
             row = sample_row(sample)
             self._rows[split].append(row)
             self._bytes += _row_bytes(row)
+        for split, rows in (extra or {}).items():
+            self._rows[split] += rows
+            self._bytes += 256 * len(rows)
         self._tasks.append(task_id)
+
+    def due(self) -> bool:
+        """A commit failed part-way, a shard is full, or `flush_seconds` passed since the last commit."""
+        if self._pending is not None:
+            return True
+        if not self._tasks:
+            return False
         full = max(len(r) for r in self._rows.values()) >= self.max_rows or self._bytes >= self.max_bytes
-        if full or time.monotonic() - self._last_commit >= self.flush_seconds:
-            self.flush()
+        return full or time.monotonic() - self._last_commit >= self.flush_seconds
 
     def flush(self) -> None:
-        """Commit everything buffered as one shard pair (accepted, rejected) and one commit record."""
-        if not self._tasks:
-            return
-        shards = {split: parquet_bytes(rows) for split, rows in self._rows.items() if rows}
-        ids = [row["id"] for rows in self._rows.values() for row in rows]
-        counts = {split: len(rows) for split, rows in self._rows.items()}
-        self.journal.commit(shards, self._tasks, ids, counts)
-        self._rows = {"accepted": [], "rejected": []}
-        self._tasks, self._bytes = [], 0
+        """Commit everything buffered as one shard per split and one commit record.
+
+        The record is prepared once: if the store fails part-way, calling `flush` again finishes that same commit
+        (tasks buffered meanwhile wait for the next one), so a retried commit can neither double nor conflict."""
+        if self._pending is None:
+            if not self._tasks:
+                return
+            shards = {split: parquet_bytes(rows, self.schemas[split]) for split, rows in self._rows.items() if rows}
+            ids = [row["id"] for split in ("accepted", "rejected") for row in self._rows[split]]
+            counts = {split: len(rows) for split, rows in self._rows.items() if rows or split in ("accepted", "rejected")}
+            self._pending = (self.journal.prepare(shards, self._tasks, ids, counts), shards)
+            self._rows = {split: [] for split in self.schemas}
+            self._tasks, self._bytes = [], 0
+        self.journal.apply(*self._pending)
+        self._pending = None
         self._last_commit = time.monotonic()
 
     def close(self) -> None:
         self.flush()
+        self.flush()  # what was buffered while a pending commit finished
         self.journal.clean_incomplete()
         self.journal.write_manifest(self.manifest_extra)

@@ -13,6 +13,7 @@
   const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   let reviewer = sessionStorage.getItem("foundry-reviewer") || "";
   let item = null, state = null, pending = null, busy = false;
+  const timings = window.foundryTimings = [];  // read by benchmarks/review.py
 
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -118,6 +119,10 @@
     const data = await call("GET", "/api/next");
     $("progress").textContent = data.counts.reviews_done + " / " + data.counts.reviews_needed + " reviews";
     show(data.item);
+    const last = timings[timings.length - 1];
+    if (last && last.painted === null) {  // submit to next item painted: the latency reviewers feel
+      requestAnimationFrame(() => setTimeout(() => { last.painted = performance.now(); }, 0));
+    }
   }
 
   async function send(kind, extra) {
@@ -127,6 +132,7 @@
     const body = Object.assign({key: pending.key, item_id: item.item_id, kind, step_ratings: state.ratings,
       first_wrong_step: state.firstWrong}, extra || {});
     busy = true;
+    timings.push({kind, start: performance.now(), painted: null});
     status("saving…");
     try {
       const result = await call("POST", "/api/submit", body);
