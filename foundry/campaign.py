@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from foundry.config import CampaignConfig
 from foundry.generators.reasoning import ReasoningGenerator
-from foundry.sources import SourceReport, check_source, load_tasks
+from foundry.sources import SourceReport, check_source, load_tasks, partition_of
+from foundry.storage.layout import commit_prefix, partition_label
 from foundry.storage.manifest import COMMITS, MANIFEST, read_manifest
 from foundry.storage.records import RunStats, write_run_record
 from foundry.storage.shards import ShardWriter, row_provenance
@@ -36,6 +37,10 @@ class IncompleteRun(Exception):
     def __init__(self, message: str, manifest: dict[str, Any]):
         super().__init__(message)
         self.manifest = manifest
+
+
+class PartitionError(ValueError):
+    """`--partition` does not fit `cluster.partitions`."""
 
 
 class VerifiersDidNotStart(RuntimeError):
@@ -72,8 +77,17 @@ class Campaign:
         address: str | None = None,
         on_progress: Callable[[RunStats], None] | None = None,
         replicas: Any = None,
+        partition: int | None = None,
     ):
-        """`replicas`: an already running ReplicaPool to use (and leave running), e.g. one engine shared by tests."""
+        """`replicas`: an already running ReplicaPool to use (and leave running), e.g. one engine shared by tests.
+        `partition`: run only the tasks of this partition of `cluster.partitions` (required when it is above 1)."""
+        partitions = config.cluster.partitions
+        if (partition is None) != (partitions == 1) or not 0 <= (partition or 0) < partitions:
+            raise PartitionError(f"cluster.partitions is {partitions}: " + (
+                f"run one partition with --partition 0..{partitions - 1}, or all of them with `foundry submit`"
+                if partitions > 1 else "--partition needs cluster.partitions above 1"))
+        self.partition = partition
+        self.label = partition_label(partition, partitions)
         self.config = config
         self.replicas = replicas
         self.resume = resume
@@ -91,8 +105,10 @@ class Campaign:
         out = self.config.output
         store = open_store(out.path, **out.store_options())
         previous = read_manifest(store)
-        if not self.resume and (previous is not None or store.list(COMMITS) or store.list("data/")):
-            raise OutputExists(f"{out.path} already holds a campaign: add --resume to continue it, or pick a new output")
+        if not self.resume and self._started_before(store, previous):
+            raise OutputExists(f"{out.path} already holds " + ("a campaign" if self.label is None else
+                               f"partition {self.label} of a campaign") + ": add --resume to continue it, or pick a "
+                               "new output")
         check_source(self.config.source)
         init_ray(self.config.cluster, self.address)
         pool = self.replicas or replica_pool(self.config)
@@ -104,10 +120,10 @@ class Campaign:
             self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
                                  flush_seconds=out.flush_seconds, keep_rejected=out.keep_rejected,
-                                 schemas=self._schemas())
+                                 schemas=self._schemas(), partition=self.label)
             with writer:
                 self._record_run("running")
-                tasks = load_tasks(self.config.source, self.source_report)
+                tasks = self._owned(load_tasks(self.config.source, self.source_report))
                 asyncio.run(self._execute(tasks, writer, pool, verifiers, judge_pools))
                 self._finish(pool)
                 writer.manifest_extra = self._manifest_extra(previous)
@@ -127,6 +143,25 @@ class Campaign:
             raise IncompleteRun(f"{self.stats.tasks_failed_infra} task(s) left uncommitted because infrastructure "
                                 f"stayed broken ({self.stats.failures[-1]}); continue with --resume", manifest)
         return manifest
+
+    def _started_before(self, store: Any, previous: Any) -> bool:
+        """Whether this run's part of the output already holds work (a partition's own commits and runs; other
+        partitions of the campaign write beside it)."""
+        if self.label is None:
+            return previous is not None or bool(store.list(COMMITS)) or bool(store.list("data/"))
+        runs = previous.runs if previous is not None else []
+        return bool(store.list(commit_prefix(self.label))) or any(
+            run.partition == self.label for run in runs)
+
+    def _owned(self, tasks: Iterable[Task]) -> Iterator[Task]:
+        """The tasks of this run's partition (all of them when unpartitioned)."""
+        if self.partition is None:
+            yield from tasks
+            return
+        partitions = self.config.cluster.partitions
+        for task in tasks:
+            if partition_of(task.id, partitions) == self.partition:
+                yield task
 
     def _schemas(self) -> dict[str, Any]:
         """Schemas of the splits beside accepted/rejected: the per-task table, and excluded tasks with gates on."""
@@ -285,7 +320,7 @@ class Campaign:
         self.stats.replica_seconds = self.stats.wall_seconds * self.stats.replicas
         try:
             record = self.stats.model_copy(deep=True)  # the live stats keep changing on the event loop
-            record.status, record.campaign = status, self.config.name
+            record.status, record.campaign, record.partition = status, self.config.name, self.label
             record.source, record.nodes = self.source_report.as_dict(), list(self.nodes)
             record.ended_at = now if status != "running" else None
             write_run_record(self.store, record)
@@ -320,4 +355,4 @@ def run(config: CampaignConfig, **kwargs: Any) -> dict[str, Any]:
     return Campaign(config, **kwargs).run()
 
 
-__all__ = ["Campaign", "IncompleteRun", "OutputExists", "RunStats", "run", "MANIFEST"]
+__all__ = ["Campaign", "IncompleteRun", "OutputExists", "PartitionError", "RunStats", "run", "MANIFEST"]

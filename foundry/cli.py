@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -73,9 +71,11 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue a campaign whose output exists.")] = False,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start Ray locally).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress (for logs).")] = False,
+    partition: Annotated[int | None, typer.Option(
+        help="Run only this partition (0..K-1) of a campaign with cluster.partitions: K.")] = None,
 ) -> None:
     """Run a campaign: generate, verify, write shards and a manifest."""
-    from foundry.campaign import Campaign, IncompleteRun, OutputExists
+    from foundry.campaign import Campaign, IncompleteRun, OutputExists, PartitionError
     from foundry.cluster.metrics import CampaignMetrics
     from foundry.cluster.progress import LiveProgress
     from foundry.report import render_report
@@ -93,9 +93,10 @@ def run(
         metrics.update(stats)
 
     try:
+        driver = Campaign(campaign, resume=resume, address=address, on_progress=on_progress, partition=partition)
         with progress:
-            manifest = Campaign(campaign, resume=resume, address=address, on_progress=on_progress).run()
-    except (OutputExists, SourceError, ManifestError) as exc:  # ManifestError: an unreadable manifest
+            manifest = driver.run()
+    except (OutputExists, SourceError, ManifestError, PartitionError) as exc:  # ManifestError: unreadable manifest
         bad_input([str(exc)])
     except IncompleteRun as exc:  # tasks left uncommitted because infrastructure stayed broken
         out.print(render_report(exc.manifest))
@@ -153,137 +154,6 @@ def report(
         out.print_json(json.dumps(cost(manifest, price_per_gpu_hour)))
     else:
         out.print(render_report(manifest, price_per_gpu_hour))
-
-
-AddressOpt = Annotated[str | None, typer.Option(
-    "--address", help="Ray dashboard URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS or $RAY_ADDRESS).")]
-JobArg = Annotated[str, typer.Argument(help="Job (submission) id, as `submit` printed it.", show_default=False)]
-
-
-@contextmanager
-def _job_errors() -> Iterator[None]:
-    from foundry.cluster.submit import ClusterError, JobInputError
-
-    try:
-        yield
-    except JobInputError as exc:
-        bad_input([str(exc)])
-    except ClusterError as exc:
-        failed(str(exc))
-
-
-def _finished(client, job_id: str) -> None:
-    """Exit 0 if the job succeeded, else a one-line failure with Ray's message."""
-    from foundry.cluster.submit import wait
-
-    details = wait(client, job_id)
-    if details.status != "SUCCEEDED":
-        failed(f"job {job_id} {details.status}: {((details.message or '').strip().splitlines() or [''])[-1]}")
-    err.print(f"job {job_id} SUCCEEDED")
-
-
-@app.command()
-def submit(
-    config: ConfigArg,
-    address: AddressOpt = None,
-    set_: SetOpt = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Follow the job's logs until it ends; exit 1 if it failed.")]
-    = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue a campaign whose output exists.")] = False,
-    ship_code: Annotated[bool, typer.Option(
-        "--ship-code", help="Ship the local foundry package too (the cluster image must have its dependencies).")]
-    = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="With --wait: do not print the job's logs.")] = False,
-) -> None:
-    """Send a campaign to a Ray cluster as a Ray Job and print the job id."""
-    import tempfile
-
-    from foundry.cluster.submit import connect, follow
-    from foundry.cluster.submit import submit as submit_job
-
-    campaign = _load(config, set_)
-    with _job_errors(), tempfile.TemporaryDirectory(prefix="foundry-job-") as workdir:
-        client = connect(address)
-        job_id, _ = submit_job(client, config, set_, resume=resume, ship_code=ship_code, workdir=Path(workdir))
-        out.print(job_id)
-        err.print(f"submitted campaign {campaign.name} (config {campaign.config_hash()}) as job {job_id}")
-        if wait:
-            if not quiet:
-                follow(client, job_id, lambda text: err.out(text, end="", highlight=False))
-            _finished(client, job_id)
-
-
-jobs = typer.Typer(no_args_is_help=True, help="Campaigns submitted to a Ray cluster: list, status, logs, stop.")
-app.add_typer(jobs, name="jobs")
-
-
-@jobs.command("list")
-def jobs_list(
-    address: AddressOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    """Jobs on the cluster, oldest first, with their campaign."""
-    from rich.table import Table
-
-    from foundry.cluster.submit import connect, list_jobs
-
-    with _job_errors():
-        found = list_jobs(connect(address))
-    rows = [{"id": j.submission_id or j.job_id, "status": str(j.status), "campaign": (j.metadata or {}).get(
-        "campaign", ""), "started": j.start_time, "entrypoint": j.entrypoint} for j in found]
-    if as_json:
-        out.print_json(json.dumps(rows))
-        return
-    table = Table("id", "status", "campaign", "entrypoint")
-    for row in rows:
-        table.add_row(row["id"], row["status"], row["campaign"], row["entrypoint"])
-    out.print(table)
-
-
-@jobs.command("status")
-def jobs_status(job_id: JobArg, address: AddressOpt = None) -> None:
-    """One job's status and Ray's message about it."""
-    from foundry.cluster.submit import connect, info
-
-    with _job_errors():
-        details = info(connect(address), job_id)
-    out.print(f"{job_id} {details.status} {(details.message or '').strip()}", soft_wrap=True)
-
-
-@jobs.command("logs")
-def jobs_logs(
-    job_id: JobArg,
-    address: AddressOpt = None,
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
-) -> None:
-    """A job's driver output (the campaign's log and its end-of-run report)."""
-    from foundry.cluster.submit import connect, follow, logs
-
-    with _job_errors():
-        client = connect(address)
-        if follow_:
-            follow(client, job_id, lambda text: out.out(text, end="", highlight=False))
-        else:
-            out.out(logs(client, job_id), end="", highlight=False)
-
-
-@jobs.command("stop")
-def jobs_stop(
-    job_id: JobArg,
-    address: AddressOpt = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait until the job has stopped.")] = False,
-) -> None:
-    """Stop a running job; committed work is safe, continue it with `submit --resume`."""
-    from foundry.cluster.submit import connect, info, stop
-    from foundry.cluster.submit import wait as wait_job
-
-    with _job_errors():
-        client = connect(address)
-        if not stop(client, job_id):
-            out.print(f"{job_id} was not running ({info(client, job_id).status})")
-            return
-        status = wait_job(client, job_id).status if wait else "stopping"
-    out.print(f"{job_id} {status}")
 
 
 @app.command()
@@ -376,9 +246,12 @@ def smol_model(path: Annotated[Path, typer.Argument(help="Folder to write the mo
         failed(str(exc))
 
 
+from foundry.cluster.jobs_cli import jobs, submit  # noqa: E402  (Ray is imported inside the commands)
 from foundry.review.cli import review  # noqa: E402  (its heavy imports happen inside the command)
 
 app.command()(review)
+app.command()(submit)
+app.add_typer(jobs, name="jobs")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -5,6 +5,7 @@ Bad rows (unparseable JSON, no prompt, duplicate ids) are counted with a reason 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from foundry.config import SourceConfig
+from foundry.idset import IdSet
 from foundry.types import Task
 
 
@@ -122,12 +124,18 @@ def check_source(config: SourceConfig) -> None:
         raise SourceError(f"source.path: no such file {config.path}")
 
 
+def partition_of(task_id: str, partitions: int) -> int:
+    """The partition that owns a task: a hash of its id, the same in every process and on every node."""
+    digest = hashlib.blake2b(task_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
 def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iterator[Task]:
     """Stream tasks from the configured source; problems go to `report`, not exceptions."""
     report = report if report is not None else SourceReport()
     fmt = _format(config)
     rows = read_jsonl(config.path) if fmt == "jsonl" else _dataset_rows(config, fmt)
-    seen: set[str] = set()
+    seen = IdSet()  # 8 bytes an id: a source of millions of tasks
     for number, row in rows:
         if config.limit is not None and report.rows >= config.limit:
             break

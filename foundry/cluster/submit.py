@@ -23,6 +23,7 @@ import yaml
 
 import foundry
 from foundry.config import CampaignConfig, load_config
+from foundry.storage.layout import partition_label
 
 CONFIG_NAME = "campaign.yaml"
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -85,24 +86,59 @@ def submit(
     ship_code: bool = False,
     workdir: Path,
     env: dict[str, str] | None = None,
-) -> tuple[str, CampaignConfig]:
-    """Submit a campaign as a Ray Job; returns the submission id and the campaign as packaged."""
+    only: list[int] | None = None,
+) -> tuple[list[str], CampaignConfig]:
+    """Submit a campaign as Ray Jobs: one, or one per partition when `cluster.partitions` is above 1 (`only`: just
+    these partitions, e.g. to resume the one that was lost). Returns the submission ids and the packaged campaign."""
     campaign = package(config_path, overrides, workdir)
-    entrypoint = f"python -m foundry run {CONFIG_NAME} --quiet" + (" --resume" if resume else "")
+    partitions = campaign.cluster.partitions
+    chosen = sorted(set(only)) if only else list(range(partitions))
+    if partitions == 1 and only:
+        raise JobInputError("--partition needs cluster.partitions above 1 (set it, or use --partitions K)")
+    if any(not 0 <= index < partitions for index in chosen):
+        raise JobInputError(f"--partition: expected 0 to {partitions - 1} (cluster.partitions is {partitions})")
     runtime_env: dict[str, Any] = {"working_dir": str(workdir)}
     if ship_code:
         runtime_env["py_modules"] = [str(Path(foundry.__file__).parent)]
     if env:
         runtime_env["env_vars"] = dict(env)
+    group = f"foundry-{campaign.name}-{uuid.uuid4().hex[:8]}"
     metadata = {"campaign": campaign.name, "config_hash": campaign.config_hash(),
                 "foundry_version": foundry.__version__, "submitted_from": os.uname().nodename}
-    submission_id = f"foundry-{campaign.name}-{uuid.uuid4().hex[:8]}"
+    entrypoint = f"python -m foundry run {CONFIG_NAME} --quiet" + (" --resume" if resume else "")
+    jobs = []
+    for index in chosen if partitions > 1 else [None]:
+        label = partition_label(index, partitions)
+        job_id = group if label is None else f"{group}-{label}"
+        extra = {} if label is None else {"campaign_job": group, "partition": label}
+        try:
+            jobs.append(client.submit_job(
+                entrypoint=entrypoint + ("" if index is None else f" --partition {index}"), runtime_env=runtime_env,
+                metadata=metadata | extra, submission_id=job_id))
+        except Exception as exc:
+            raise ClusterError(f"submitting {job_id} failed: {_first_line(exc)}") from None
+    return jobs, campaign
+
+
+def campaign_jobs(client: Any, job_id: str) -> list[str]:
+    """The jobs a campaign id names: the job itself, or every partition job of a partitioned submission."""
     try:
-        job = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata,
-                                submission_id=submission_id)
-    except Exception as exc:
-        raise ClusterError(f"submitting {campaign.name} failed: {_first_line(exc)}") from None
-    return job, campaign
+        client.get_job_info(job_id)
+        return [job_id]
+    except Exception:
+        pass
+    parts = [j.submission_id for j in list_jobs(client) if (j.metadata or {}).get("campaign_job") == job_id]
+    if not parts:
+        raise JobInputError(f"no job {job_id!r} on this cluster")
+    return sorted(parts)
+
+
+def overall_status(statuses: list[str]) -> str:
+    """One status for a partitioned campaign: running while any partition runs, else the worst ending."""
+    for status in ("RUNNING", "PENDING", "FAILED", "STOPPED"):
+        if status in statuses:
+            return status
+    return "SUCCEEDED"
 
 
 def _call(what: str, job_id: str, function: Callable[[], Any]) -> Any:

@@ -50,5 +50,8 @@ class ClusterConfig(Strict):
     request_timeout_seconds: float = Field(default=900, gt=0)
     """No-progress watchdog: a replica with requests in flight that finished none of them for this long is
     declared hung and replaced; its requests are sent again (ids are deterministic, so nothing is duplicated)."""
+    partitions: int = Field(default=1, ge=1, le=4096)
+    """Drivers the campaign is split over, for clusters that outgrow one: `foundry submit` runs one Ray Job per
+    partition, each owning a fixed hash partition of the task ids and its own commits in the same output."""
     price_per_gpu_hour: float | None = Field(default=None, ge=0)
     """Price of one GPU-hour; when set, the cost report gives money per accepted sample."""

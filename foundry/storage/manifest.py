@@ -18,57 +18,91 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+from foundry.idset import IdSet
 from foundry.storage.base import AlreadyExists, ObjectStore
-from foundry.storage.layout import COMMITS, MANIFEST, SHARD_NAME, STAGING, shard_key
+from foundry.storage.layout import (COMMIT_NAME, COMMITS, MANIFEST, SHARD_NAME, STAGED_NAME, STAGING, commit_key,
+                                    shard_key, staging_prefix)
 from foundry.storage.records import Manifest, ManifestError, RunRecord, merge_runs, parse, read_run_records
 
 __all__ = ["COMMITS", "MANIFEST", "SHARD_NAME", "STAGING", "CommitConflict", "Journal", "Manifest", "ManifestError",
-           "RunRecord", "read_commits", "read_manifest", "shard_key"]
+           "RunRecord", "iter_commits", "read_commits", "read_manifest", "shard_key"]
+
+_BULKY = ("tasks", "ids")
+"""Commit-record fields that grow with the campaign: read once at recovery, never kept in memory."""
 
 
 class CommitConflict(Exception):
     """Another writer committed to the same output concurrently."""
 
 
+def _commit_order(key: str) -> tuple[str, int]:
+    match = COMMIT_NAME.fullmatch(key)
+    return match["partition"] or "", int(match["seq"])
+
+
+def iter_commits(store: ObjectStore) -> Iterator[dict[str, Any]]:
+    """The commit records one at a time (read only), by partition then sequence: a campaign of millions of tasks
+    never has every record's task and id lists in memory at once."""
+    for key in sorted((key for key in store.list(COMMITS) if COMMIT_NAME.fullmatch(key)), key=_commit_order):
+        data = store.get(key)
+        if data is not None:
+            yield json.loads(data)
+
+
 def read_commits(store: ObjectStore) -> list[dict[str, Any]]:
-    """The commit records, in sequence order (read only: nothing is rolled forward or deleted)."""
-    commits = [json.loads(store.get(key) or b"{}") for key in store.list(COMMITS) if key.endswith(".json")]
-    return sorted(commits, key=lambda r: r["seq"])
+    """Every commit record, whole, by partition then sequence (read only: nothing is rolled forward or deleted)."""
+    return list(iter_commits(store))
 
 
 class Journal:
-    def __init__(self, store: ObjectStore):
+    """The commit protocol of one writer. `partition` (`p1of2`): one partition of a partitioned campaign, which
+    numbers, stages, recovers and cleans only its own commits, so partitions never contend; it still learns every
+    committed task, so a task is never done twice."""
+
+    def __init__(self, store: ObjectStore, partition: str | None = None):
         self.store = store
+        self.partition = partition
         self.commits: list[dict[str, Any]] = []
-        self.completed_tasks: set[str] = set()
-        self.committed_ids: set[str] = set()
+        """This writer's commit records without their task and id lists (those grow with the campaign)."""
+        self.completed_tasks = IdSet()
+        self._others = False
+        """Records of other partitions were found at recovery."""
 
     @property
     def next_seq(self) -> int:
         return self.commits[-1]["seq"] + 1 if self.commits else 0
+
+    def _ours(self, partition: str | None) -> bool:
+        return (partition or None) == self.partition
 
     def recover(self) -> None:
         """Load commit records, finish interrupted commits, delete uncommitted staging debris."""
         # data/ is listed before the commit records: a shard only reaches data/ after its record exists, so a
         # writer committing meanwhile cannot have its fresh shard mistaken for an orphan and deleted.
         finals = set(self.store.list("data/"))
-        self.commits = read_commits(self.store)
-        for record in self.commits:
+        self.commits, committed_paths = [], set()
+        for record in iter_commits(self.store):
+            self.completed_tasks.update(record["tasks"])
+            committed_paths.update(shard["path"] for shard in record["shards"])
+            if not self._ours(record.get("partition")):
+                self._others = True
+                continue
             for shard in record["shards"]:
                 if shard["path"] not in finals:
                     self._roll_forward(shard)
-            self._index(record)
+            self.commits.append(_slim(record))
         # Staging for a sequence number that has a record is done with (rolled forward above, or it lost the race
         # for that number). Newer staging may be another writer's shard in flight: `commit` of that number
         # removes it, or the conditional put makes that writer fail, so it is never deleted from under a commit.
         for key in self.store.list(STAGING):
-            if self._staged_seq(key) < self.next_seq:
+            if self._decided_staging(key):
                 self.store.delete(key)
-        committed_paths = {s["path"] for r in self.commits for s in r["shards"]}
         for key in finals - committed_paths:
-            if SHARD_NAME.fullmatch(key):  # only shards this journal could have written; never a user's files
+            match = SHARD_NAME.fullmatch(key)  # only shards this journal could have written; never a user's files
+            if match and self._ours(match["partition"]):
                 self.store.delete(key)
         self.clean_incomplete()
 
@@ -76,13 +110,17 @@ class Journal:
         """Remove writes a crash cut short: by the rules of `recover`, staging of a decided number, or a shard copy
         into data/ (every committed shard is whole in data/ by then; an uncommitted one was never to be there).
         Run at recovery and again when a run ends, when the numbers a crashed run had in flight are decided."""
-        self.store.clean_incomplete(
-            lambda key: (key.startswith(STAGING) and self._staged_seq(key) < self.next_seq)
-            or SHARD_NAME.fullmatch(key) is not None)
 
-    @staticmethod
-    def _staged_seq(key: str) -> int:
-        return int(key[len(STAGING):].split("-", 1)[0])
+        def abandoned(key: str) -> bool:
+            match = SHARD_NAME.fullmatch(key)
+            return self._decided_staging(key) or (match is not None and self._ours(match["partition"]))
+
+        self.store.clean_incomplete(abandoned)
+
+    def _decided_staging(self, key: str) -> bool:
+        """Staging of this writer's for a number already committed."""
+        match = STAGED_NAME.match(key)
+        return match is not None and self._ours(match["partition"]) and int(match["seq"]) < self.next_seq
 
     def _roll_forward(self, shard: dict[str, Any]) -> None:
         """Copy a committed shard into data/, unless a concurrent writer's `recover()` or `commit()` just did."""
@@ -93,9 +131,10 @@ class Journal:
             if shard["path"] not in self.store.list(shard["path"]):
                 raise
 
-    def _index(self, record: dict[str, Any]) -> None:
-        self.completed_tasks.update(record["tasks"])
-        self.committed_ids.update(record["ids"])
+    @property
+    def committed_ids(self) -> set[str]:
+        """Every committed sample id, read from the records (not kept: they grow with the campaign)."""
+        return {sample for record in iter_commits(self.store) for sample in record["ids"]}
 
     def commit(self, shards: dict[str, bytes], tasks: list[str], ids: list[str], counts: dict[str, int]) -> None:
         self.apply(self.prepare(shards, tasks, ids, counts), shards)
@@ -105,10 +144,11 @@ class Journal:
         """The commit record for the next sequence number, decided once: `apply` may then be retried after a
         store outage without the retry's record differing from one a lost response already wrote."""
         seq = self.next_seq
-        stage = f"{STAGING}{seq:05d}-{uuid.uuid4().hex[:8]}/"
-        entries = [{"split": split, "path": shard_key(split, seq), "staged": f"{stage}{split}.parquet",
+        stage = f"{staging_prefix(seq, self.partition)}{uuid.uuid4().hex[:8]}/"
+        entries = [{"split": split, "path": shard_key(split, seq, self.partition), "staged": f"{stage}{split}.parquet",
                     "rows": counts[split], "bytes": len(data)} for split, data in shards.items()]
-        return {"seq": seq, "time": time.time(), "shards": entries, "tasks": tasks, "ids": ids, "counts": counts}
+        record = {"seq": seq, "time": time.time(), "shards": entries, "tasks": tasks, "ids": ids, "counts": counts}
+        return record | ({"partition": self.partition} if self.partition else {})
 
     def apply(self, record: dict[str, Any], shards: dict[str, bytes]) -> None:
         """Stage the shards, write the commit record (the commit point), roll the shards into data/.
@@ -116,7 +156,7 @@ class Journal:
         seq = record["seq"]
         for shard in record["shards"]:
             self.store.put(shard["staged"], shards[shard["split"]])
-        key, body = f"{COMMITS}{seq:05d}.json", json.dumps(record).encode()
+        key, body = commit_key(seq, self.partition), json.dumps(record).encode()
         try:
             self.store.put(key, body, if_absent=True)
         except AlreadyExists:
@@ -127,13 +167,17 @@ class Journal:
                 ) from None
         for shard in record["shards"]:
             self._roll_forward(shard)
-        for staged in self.store.list(f"{STAGING}{seq:05d}-"):
+        for staged in self.store.list(staging_prefix(seq, self.partition)):
             self.store.delete(staged)  # ours, and any staging that lost the race for this number (or crashed)
-        self.commits.append(record)
-        self._index(record)
+        self.commits.append(_slim(record))
+        self.completed_tasks.update(record["tasks"])
 
     def summary(self) -> dict[str, Any]:
-        """The manifest's dataset fields: tasks, rows per split (whatever splits the commits carried), shards."""
+        """The manifest's dataset fields: tasks, rows per split (whatever splits the commits carried), shards.
+        With other partitions' commits about, every record in the store is read again, so any partition's writer
+        writes the whole output's summary."""
+        if self._others or self.partition is not None:
+            return summarize_output(self.store)
         return summarize(self.commits, len(self.completed_tasks))
 
     def write_manifest(self, extra: dict[str, Any]) -> Manifest:
@@ -142,9 +186,33 @@ class Journal:
         previous = read_manifest_file(self.store)
         given = [RunRecord.model_validate(run) for run in extra.get("runs", [])]
         runs = merge_runs(previous.runs if previous else [], read_run_records(self.store), given)
-        manifest = Manifest.model_validate({**extra, **self.summary(), "runs": runs, "updated_at": time.time()})
-        self.store.put(MANIFEST, manifest.json_bytes())
+        for _ in range(5):
+            summary = self.summary()
+            manifest = Manifest.model_validate({**extra, **summary, "runs": runs, "updated_at": time.time()})
+            self.store.put(MANIFEST, manifest.json_bytes())
+            # Another partition may have committed after our summary and closed before our put: then ours would
+            # hide its last commits, so look again. Whoever writes last has looked after every commit before it.
+            if self.partition is None and not self._others or _commit_count(self.store) == summary["commits"]:
+                return manifest
         return manifest
+
+
+def _commit_count(store: ObjectStore) -> int:
+    return sum(1 for key in store.list(COMMITS) if COMMIT_NAME.fullmatch(key))
+
+
+def _slim(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _BULKY}
+
+
+def summarize_output(store: ObjectStore) -> dict[str, Any]:
+    """The dataset fields from every commit record in the store (all partitions), one record in memory at a time;
+    a task is committed exactly once, so counting record tasks counts tasks."""
+    commits, tasks = [], 0
+    for record in iter_commits(store):
+        tasks += len(record["tasks"])
+        commits.append(_slim(record))
+    return summarize(commits, tasks)
 
 
 def summarize(commits: list[dict[str, Any]], tasks_completed: int) -> dict[str, Any]:
@@ -153,8 +221,8 @@ def summarize(commits: list[dict[str, Any]], tasks_completed: int) -> dict[str, 
     for record in commits:
         for split, n in record["counts"].items():
             counts[split] = counts.get(split, 0) + n
-        shards += [{k: s[k] for k in ("path", "split", "rows", "bytes")} | {"commit": record["seq"]}
-                   for s in record["shards"]]
+        where = {"commit": record["seq"]} | ({"partition": record["partition"]} if record.get("partition") else {})
+        shards += [{k: s[k] for k in ("path", "split", "rows", "bytes")} | where for s in record["shards"]]
     return {"tasks_completed": tasks_completed, "counts": counts, "commits": len(commits), "shards": shards}
 
 
@@ -171,9 +239,8 @@ def read_manifest(store: ObjectStore) -> Manifest | None:
     manifest, runs = read_manifest_file(store), read_run_records(store)
     if manifest is not None:
         return manifest.model_copy(update={"runs": merge_runs(manifest.runs, runs)})
-    commits = read_commits(store)
-    if not commits and not runs:
+    summary = summarize_output(store)
+    if not summary["commits"] and not runs:
         return None
-    tasks = len({task for record in commits for task in record["tasks"]})
     campaign = next((run.campaign for run in reversed(runs) if run.campaign), None)
-    return Manifest.model_validate({"campaign": campaign, **summarize(commits, tasks), "runs": runs})
+    return Manifest.model_validate({"campaign": campaign, **summary, "runs": runs})

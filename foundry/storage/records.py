@@ -49,6 +49,8 @@ class RunRecord(BaseModel):
     status: RunStatus = "running"
     """`running` until the run ends; a killed run never gets past it (see `state`)."""
     campaign: str | None = None
+    partition: str | None = None
+    """The partition this run drove (`p1of2`) in a partitioned campaign; runs of other partitions go on beside it."""
     started_at: float = Field(default_factory=time.time)
     updated_at: float | None = None
     """When the record was last written (`write_run_record` stamps it)."""
@@ -151,6 +153,8 @@ class ShardEntry(BaseModel):
     rows: int
     bytes: int
     commit: int
+    partition: str | None = None
+    """The partition whose commit it is (`p1of2`), in a partitioned campaign."""
 
     @model_validator(mode="after")
     def _named_like_a_shard(self) -> ShardEntry:
@@ -238,9 +242,12 @@ def _from_foundry_1(old: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_states(runs: list[RunRecord], now: float | None = None) -> list[RunState]:
-    """Each run's `state`: a run is superseded once a later one started."""
-    latest = max((run.started_at for run in runs), default=0.0)
-    return [run.state(run.started_at < latest, now) for run in runs]
+    """Each run's `state`: a run is superseded once a later run of its partition started (partitions of one
+    campaign run side by side)."""
+    latest: dict[str | None, float] = {}
+    for run in runs:
+        latest[run.partition] = max(latest.get(run.partition, 0.0), run.started_at)
+    return [run.state(run.started_at < latest[run.partition], now) for run in runs]
 
 
 def _describe(error: ValidationError) -> str:

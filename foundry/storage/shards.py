@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from foundry.idset import IdSet
 from foundry.storage.manifest import Journal
 from foundry.storage.uri import ObjectStore
 from foundry.types import Sample
@@ -174,9 +175,11 @@ class ShardWriter:
         keep_rejected: bool = True,
         manifest_extra: dict[str, Any] | None = None,
         schemas: dict[str, pa.Schema] | None = None,
+        partition: str | None = None,
     ):
-        """`schemas`: the other splits a task may carry rows for (excluded tasks, per-task tables), by name."""
-        self.journal = Journal(store)
+        """`schemas`: the other splits a task may carry rows for (excluded tasks, per-task tables), by name.
+        `partition`: the partition of a partitioned campaign this writer commits for (see `Journal`)."""
+        self.journal = Journal(store, partition)
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.flush_seconds = flush_seconds
@@ -198,7 +201,7 @@ class ShardWriter:
             self.close()
 
     @property
-    def completed_tasks(self) -> set[str]:
+    def completed_tasks(self) -> IdSet:
         return self.journal.completed_tasks
 
     @property

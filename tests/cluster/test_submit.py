@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from foundry.cluster.submit import CONFIG_NAME, JobInputError, dashboard_address, package
+from foundry.cluster.submit import (CONFIG_NAME, JobInputError, campaign_jobs, dashboard_address, overall_status,
+                                    package, submit)
 from foundry.config import load_config
 
 
@@ -53,3 +55,67 @@ def test_address_from_option_or_environment(monkeypatch):
     monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://api:8265")
     assert dashboard_address(None) == "http://api:8265"
     assert dashboard_address("http://opt:1") == "http://opt:1"
+
+
+class FakeJobs:
+    """The slice of Ray's JobSubmissionClient that submit and campaign_jobs use (unit test only)."""
+
+    def __init__(self):
+        self.jobs = {}
+
+    def submit_job(self, *, entrypoint, runtime_env, metadata, submission_id):
+        self.jobs[submission_id] = SimpleNamespace(submission_id=submission_id, entrypoint=entrypoint,
+                                                   metadata=metadata, start_time=len(self.jobs), status="PENDING")
+        return submission_id
+
+    def get_job_info(self, job_id):
+        if job_id not in self.jobs:
+            raise RuntimeError(f"Job {job_id} does not exist")
+        return self.jobs[job_id]
+
+    def list_jobs(self):
+        return list(self.jobs.values())
+
+
+def test_a_partitioned_campaign_is_one_job_per_partition(tmp_path):
+    client = FakeJobs()
+    config, workdir = write_campaign(tmp_path)
+    jobs, campaign = submit(client, config, ["cluster.partitions=3"], resume=True, workdir=workdir)
+    assert campaign.cluster.partitions == 3 and len(jobs) == 3
+    group = jobs[0].removesuffix("-p0of3")
+    assert jobs == [f"{group}-p{i}of3" for i in range(3)]
+    for index, job in enumerate(jobs):
+        details = client.jobs[job]
+        assert details.entrypoint.endswith(f"--resume --partition {index}")
+        assert details.metadata["campaign_job"] == group and details.metadata["partition"] == f"p{index}of3"
+    assert campaign_jobs(client, group) == jobs and campaign_jobs(client, jobs[1]) == [jobs[1]]
+    with pytest.raises(JobInputError, match="no job"):
+        campaign_jobs(client, "foundry-other")
+
+
+def test_one_partition_can_be_resubmitted_alone(tmp_path):
+    client = FakeJobs()
+    config, workdir = write_campaign(tmp_path)
+    jobs, _ = submit(client, config, ["cluster.partitions=3"], only=[2], resume=True, workdir=workdir)
+    assert len(jobs) == 1 and jobs[0].endswith("-p2of3")
+    assert client.jobs[jobs[0]].entrypoint.endswith("--partition 2")
+    with pytest.raises(JobInputError, match="expected 0 to 2"):
+        submit(client, config, ["cluster.partitions=3"], only=[3], workdir=tmp_path / "job2")
+    with pytest.raises(JobInputError, match="above 1"):
+        submit(client, config, None, only=[0], workdir=tmp_path / "job3")
+
+
+def test_an_unpartitioned_campaign_is_one_job_as_before(tmp_path):
+    client = FakeJobs()
+    config, workdir = write_campaign(tmp_path)
+    jobs, _ = submit(client, config, None, workdir=workdir)
+    [job] = jobs
+    assert "--partition" not in client.jobs[job].entrypoint and "campaign_job" not in client.jobs[job].metadata
+
+
+@pytest.mark.parametrize("statuses, overall", [
+    (["SUCCEEDED", "RUNNING"], "RUNNING"), (["SUCCEEDED", "FAILED"], "FAILED"), (["STOPPED", "SUCCEEDED"], "STOPPED"),
+    (["SUCCEEDED", "SUCCEEDED"], "SUCCEEDED"), (["FAILED", "PENDING"], "PENDING"),
+])
+def test_a_partitioned_campaign_has_one_status(statuses, overall):
+    assert overall_status(statuses) == overall

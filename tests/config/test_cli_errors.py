@@ -113,3 +113,14 @@ def test_the_console_script_prints_one_line_for_a_binary_config(tmp_path):
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"error: {path}: not a UTF-8 text file (line 2: byte 0x80); save it as UTF-8"]
     assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--set", "cluster.partitions=2"], "cluster.partitions is 2: run one partition with --partition 0..1"),
+    (["--set", "cluster.partitions=2", "--partition", "2"], "cluster.partitions is 2: run one partition with"),
+    (["--partition", "0"], "cluster.partitions is 1: --partition needs cluster.partitions above 1"),
+])
+def test_a_partition_that_does_not_fit_is_one_line(cli, tmp_path, no_ray, args, expected):
+    path = write(tmp_path, MINIMAL)
+    (tmp_path / "tasks.jsonl").write_text('{"prompt": "1+1?", "answer": "2"}\n')
+    assert one_error_line(cli("run", "-q", path, *args)).startswith(expected)

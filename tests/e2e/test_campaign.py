@@ -22,8 +22,10 @@ from foundry.types import sample_id
 pytestmark = pytest.mark.e2e
 
 
-def rows(output: Path, split: str = "*") -> list[dict]:
-    files = sorted(glob.glob(str(output / "data" / f"{split}-*.parquet")))
+def rows(output: Path, split: str | None = None) -> list[dict]:
+    """Sample rows of one split, or of both sample splits (data/tasks-* rows are per-task tables)."""
+    files = sorted(f for name in ([split] if split else ["accepted", "rejected"])
+                   for f in glob.glob(str(output / "data" / f"{name}-*.parquet")))
     return [row for f in files for row in pq.read_table(f).to_pylist()]
 
 

@@ -11,11 +11,18 @@ import glob
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
-from fixtures.engine import campaign_yaml
+from fixtures.engine import CONFIGS, campaign_yaml
 from fixtures.ray_cluster import LocalRayCluster
+
+from foundry.config import load_config
+from foundry.sources import partition_of
+from foundry.types import sample_id
 
 pytestmark = pytest.mark.e2e
 
@@ -132,3 +139,90 @@ def test_stop_a_running_job(submitted, cluster, tmp_path):
 def test_unreachable_cluster_is_a_one_line_failure(cluster, tmp_path):
     result = foundry(cluster, "submit", str(campaign_yaml(tmp_path)), "--address", "http://127.0.0.1:9")
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "cannot reach" in result.stderr
+
+
+def partition_driver(cluster: LocalRayCluster, index: int) -> psutil.Process | None:
+    """The driver process of one partition's job: a `foundry run ... --partition I` under the head node."""
+    for proc in psutil.Process(cluster.nodes[0].pid).children(recursive=True):
+        try:
+            line = proc.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        if "run" in line and line[-2:] == ["--partition", str(index)]:
+            return proc
+    return None
+
+
+def test_two_partitions_one_killed_and_resumed_give_the_unpartitioned_ids(submitted, cluster, tmp_path):
+    # 96 tasks (the smoke prompts under new ids); a fixed budget of 2 samples a task, so which ids an
+    # unpartitioned run commits is known whatever the model writes: every task, samples 0 and 1.
+    smoke = [json.loads(line) for line in (CONFIGS / "data" / "smoke.jsonl").read_text().splitlines()]
+    config = campaign_yaml(tmp_path, stop_after_accepted=None, max_samples_per_task=2, output__shard_max_rows=2,
+                           output__flush_seconds=0.5, cluster__max_in_flight_per_replica=1,
+                           cluster__replica_num_gpus=0)
+    tasks = [{**smoke[i % len(smoke)], "id": f"part-{i:03d}"} for i in range(96)]
+    (tmp_path / "data" / "smoke.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    name, out = load_config(config).name, tmp_path / "out"
+    expected = {sample_id(name, t["id"], i) for t in tasks for i in range(2)}
+    owned = [t["id"] for t in tasks if partition_of(t["id"], 2) == 1]
+
+    started = foundry(cluster, "submit", str(config), "--partitions", "2", "--address", cluster.dashboard_url)
+    assert started.returncode == 0, started.stderr
+    jobs = started.stdout.split()
+    assert len(jobs) == 2 and jobs[0].endswith("-p0of2") and jobs[1].endswith("-p1of2")
+    group = jobs[0].removesuffix("-p0of2")
+
+    # kill -9 partition 1's driver once it has committed something, long before it could finish
+    deadline = time.monotonic() + 600
+    while not glob.glob(str(out / "_foundry" / "commits" / "p1of2-*.json")):
+        assert time.monotonic() < deadline, "partition 1 never committed" + cluster.logs()
+        time.sleep(0.1)
+    driver = partition_driver(cluster, 1)
+    assert driver is not None, "no driver process for partition 1"
+    driver.kill()
+    driver.wait(timeout=30)
+    kept = [t for f in glob.glob(str(out / "_foundry" / "commits" / "p1of2-*.json"))
+            for t in json.loads(Path(f).read_text())["tasks"]]
+    assert 0 < len(kept) < len(owned), "partition 1 finished before it could be killed; slow it down"
+
+    # The other partition runs on to the end; the campaign shows as one, failed, until the lost one is resumed.
+    waited = foundry(cluster, "jobs", "status", group, "--address", cluster.dashboard_url)
+    assert waited.returncode == 0 and len(waited.stdout.splitlines()) == 2
+    assert submit_wait(cluster, jobs[0]) == "SUCCEEDED" and submit_wait(cluster, jobs[1]) in ("FAILED", "STOPPED")
+    listed = json.loads(foundry(cluster, "jobs", "list", "--json", "--address", cluster.dashboard_url).stdout)
+    [row] = [r for r in listed if r["id"] == group]
+    assert row["status"] == "FAILED" and "p0of2 SUCCEEDED" in row["entrypoint"]
+
+    resumed = foundry(cluster, "submit", str(config), "--partitions", "2", "--partition", "1", "--resume", "--wait",
+                      "--quiet", "--address", cluster.dashboard_url, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    [resumed_job] = resumed.stdout.split()
+    assert resumed_job.endswith("-p1of2")
+
+    files = {split: sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for split in ("accepted", "rejected")}
+    ids = [r["id"] for paths in files.values() for f in paths for r in pq.read_table(f).to_pylist()]
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert {Path(f).name.split("-")[1] for paths in files.values() for f in paths} == {"p0of2", "p1of2"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tasks_completed"] == 96 and manifest["samples"] == 192
+    runs = [(r["partition"], r["status"], r["tasks_resumed"]) for r in manifest["runs"]]
+    assert sorted(runs)[:1] == [("p0of2", "finished", 0)] and ("p1of2", "running", 0) in runs  # the killed one
+    assert ("p1of2", "finished", len(kept)) in runs  # the resumed run skipped exactly what was committed
+    report = json.loads(foundry(cluster, "report", str(out), "--json").stdout)
+    assert report["samples"] == 192 and report["accepted"] + report["rejected"] == 192
+    exported = foundry(cluster, "export", str(out), "--format", "rl", "--output", str(tmp_path / "rl"),
+                       "--min-pass-rate", "0", "--max-pass-rate", "1")
+    assert exported.returncode == 0, exported.stderr
+    rl = [r for f in glob.glob(str(tmp_path / "rl" / "**" / "*.parquet"), recursive=True)
+          for r in pq.read_table(f).to_pylist()]
+    assert len(rl) == 96
+
+
+def submit_wait(cluster: LocalRayCluster, job_id: str, timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = foundry(cluster, "jobs", "status", job_id, "--address", cluster.dashboard_url).stdout.split()
+        if len(status) > 1 and status[1] in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return status[1]
+        assert time.monotonic() < deadline, f"job {job_id} still {status}"
+        time.sleep(1)

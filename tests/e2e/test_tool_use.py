@@ -75,7 +75,7 @@ def test_trace_loads_with_datasets_and_round_trips_the_chat_template(tool_run, t
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
     _, manifest, out = tool_run
-    files = sorted(glob.glob(str(out / "data" / "*.parquet")))
+    files = sorted(f for split in ("accepted", "rejected") for f in glob.glob(str(out / "data" / f"{split}-*.parquet")))
     dataset = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "cache"))
     assert len(dataset) == manifest.accepted + manifest.rejected
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(TINY_MODEL))

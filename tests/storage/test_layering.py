@@ -1,4 +1,4 @@
-"""storage/ is a lower layer: it imports only itself, the plain types and the infrastructure errors."""
+"""storage/ is a lower layer: it imports only itself, the plain types, the id set and the infrastructure errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import foundry.storage
 
-ALLOWED = ("foundry.storage", "foundry.types", "foundry.errors")
+ALLOWED = ("foundry.storage", "foundry.types", "foundry.idset", "foundry.errors")
 
 
 def foundry_imports(path: Path) -> set[str]:

@@ -1,0 +1,72 @@
+"""A set of string ids in about 8 bytes each, for the driver's per-task bookkeeping (committed tasks, source ids).
+
+A Python `set[str]` costs ~100 bytes per id (the string plus its slot), which made a driver's memory grow with the
+campaign (~1 KB per task all told). This keeps each id's 64-bit hash instead: recent ones in a small set, the rest
+in a sorted numpy array merged geometrically, so adding is amortized O(log n) and lookups are a binary search.
+
+Hashes are Python's own string hash, valid inside one process only: the set is rebuilt from its source (commit
+records, the task file) in every process, never stored. Two ids share a 64-bit hash with probability about
+n² / 2⁶⁵ (≈ 3·10⁻⁶ for ten million ids); such a pair would make the later id look already present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+_MERGE_AT = 1 << 16
+
+
+class IdSet:
+    """Add and test string ids; `len` counts distinct hashes."""
+
+    def __init__(self, ids: Iterable[str] = ()):
+        self._sorted = np.empty(0, dtype=np.int64)
+        self._recent: set[int] = set()
+        self.update(ids)
+
+    def add(self, item: str) -> None:
+        self._recent.add(hash(item))
+        if len(self._recent) >= max(_MERGE_AT, len(self._sorted) // 4):
+            self._merge()
+
+    def update(self, items: Iterable[str]) -> None:
+        for item in items:
+            self.add(item)
+
+    def __contains__(self, item: object) -> bool:
+        key = hash(item)
+        if key in self._recent:
+            return True
+        at = int(np.searchsorted(self._sorted, key))
+        return at < len(self._sorted) and int(self._sorted[at]) == key
+
+    def __len__(self) -> int:
+        return len(self._sorted) + sum(1 for key in self._recent if not self._in_sorted(key))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a set (or IdSet) of the same ids, up to hash collisions; for tests and checks."""
+        if isinstance(other, IdSet):
+            other._merge()
+            self._merge()
+            return np.array_equal(self._sorted, other._sorted)
+        if isinstance(other, (set, frozenset)):
+            return len(self) == len({hash(item) for item in other}) and all(item in self for item in other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def nbytes(self) -> int:
+        """Memory held, roughly: the array plus ~60 bytes per recent hash."""
+        return self._sorted.nbytes + 60 * len(self._recent)
+
+    def _in_sorted(self, key: int) -> bool:
+        at = int(np.searchsorted(self._sorted, key))
+        return at < len(self._sorted) and int(self._sorted[at]) == key
+
+    def _merge(self) -> None:
+        if self._recent:
+            recent = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
+            self._sorted = np.union1d(self._sorted, recent)  # sorted, distinct
+            self._recent = set()
