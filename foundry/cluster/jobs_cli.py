@@ -163,7 +163,8 @@ def jobs_status(job_id: JobArg, address: AddressOpt = None) -> None:
         client = connect(address)
         for part in campaign_jobs(client, job_id):
             details = info(client, part)
-            out.print(f"{part} {details.status} {(details.message or '').strip()}", soft_wrap=True)
+            message = ((details.message or "").strip().splitlines() or [""])[0]  # Ray appends the logs' tail
+            out.print(f"{part} {details.status} {message}", soft_wrap=True)
 
 
 @jobs.command("logs")

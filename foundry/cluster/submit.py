@@ -63,6 +63,7 @@ def _first_line(exc: BaseException) -> str:
 def package(config_path: Path, overrides: list[str] | None, workdir: Path) -> CampaignConfig:
     """Write a self-contained copy of a campaign (config with overrides applied, local source) into `workdir`."""
     campaign = load_config(config_path, overrides)
+    workdir.mkdir(parents=True, exist_ok=True)
     data = campaign.model_dump(mode="json", exclude_unset=True)
     source = Path(campaign.source.path)
     if source.exists():  # a hub dataset name stays a name
@@ -90,14 +91,14 @@ def submit(
 ) -> tuple[list[str], CampaignConfig]:
     """Submit a campaign as Ray Jobs: one, or one per partition when `cluster.partitions` is above 1 (`only`: just
     these partitions, e.g. to resume the one that was lost). Returns the submission ids and the packaged campaign."""
-    campaign = package(config_path, overrides, workdir)
+    campaign = package(config_path, overrides, workdir / "campaign")
     partitions = campaign.cluster.partitions
     chosen = sorted(set(only)) if only else list(range(partitions))
     if partitions == 1 and only:
         raise JobInputError("--partition needs cluster.partitions above 1 (set it, or use --partitions K)")
     if any(not 0 <= index < partitions for index in chosen):
         raise JobInputError(f"--partition: expected 0 to {partitions - 1} (cluster.partitions is {partitions})")
-    runtime_env: dict[str, Any] = {"working_dir": str(workdir)}
+    runtime_env: dict[str, Any] = {}
     if ship_code:
         runtime_env["py_modules"] = [str(Path(foundry.__file__).parent)]
     if env:
@@ -113,11 +114,23 @@ def submit(
         extra = {} if label is None else {"campaign_job": group, "partition": label}
         try:
             jobs.append(client.submit_job(
-                entrypoint=entrypoint + ("" if index is None else f" --partition {index}"), runtime_env=runtime_env,
+                entrypoint=entrypoint + ("" if index is None else f" --partition {index}"),
+                runtime_env=runtime_env | {"working_dir": str(_job_dir(workdir, label))},
                 metadata=metadata | extra, submission_id=job_id))
         except Exception as exc:
             raise ClusterError(f"submitting {job_id} failed: {_first_line(exc)}") from None
     return jobs, campaign
+
+
+def _job_dir(workdir: Path, label: str | None) -> Path:
+    """A partition's own copy of the packaged campaign: Ray unpacks jobs with identical working dirs into one place,
+    and partition jobs started together then raced over it (one found its directory gone)."""
+    if label is None:
+        return workdir / "campaign"
+    target = workdir / label
+    shutil.copytree(workdir / "campaign", target)
+    (target / "PARTITION").write_text(label + "\n")
+    return target
 
 
 def campaign_jobs(client: Any, job_id: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -119,3 +120,15 @@ def test_an_unpartitioned_campaign_is_one_job_as_before(tmp_path):
 ])
 def test_a_partitioned_campaign_has_one_status(statuses, overall):
     assert overall_status(statuses) == overall
+
+
+def test_each_partition_job_gets_its_own_working_dir(tmp_path):
+    client = FakeJobs()
+    config, workdir = write_campaign(tmp_path)
+    captured = []
+    submit_job = client.submit_job
+    client.submit_job = lambda **kw: captured.append(kw["runtime_env"]["working_dir"]) or submit_job(**kw)
+    submit(client, config, ["cluster.partitions=2"], workdir=workdir)
+    assert len(set(captured)) == 2
+    for folder in map(Path, captured):
+        assert (folder / CONFIG_NAME).is_file() and (folder / "data" / "tasks.jsonl").is_file()

@@ -75,10 +75,10 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
 
     # Killed twice at different points, each time after some commits landed.
     lifetimes = []
-    for target in (1, 4):
-        started = time.time()
-        process = start(config_path, *(["--resume"] if target > 1 else []))
-        wait_for_commits(process, out, target)
+    for resume, more in ((False, 1), (True, 2)):
+        started, before = time.time(), commits(out)
+        process = start(config_path, *(["--resume"] if resume else []))
+        wait_for_commits(process, out, before + more)  # this run's own commits, not the killed one's
         kill_hard(process)
         lifetimes.append(time.time() - started)
         assert commits(out) < 16, "the run finished before it could be killed; slow it down"
