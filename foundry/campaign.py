@@ -11,17 +11,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from foundry.config import CampaignConfig
 from foundry.generators.reasoning import ReasoningGenerator
 from foundry.sources import SourceReport, check_source, load_tasks, partition_of
-from foundry.storage.layout import commit_prefix, partition_label
-from foundry.storage.manifest import COMMITS, MANIFEST, read_manifest
+from foundry.storage.layout import LOGS, commit_prefix, partition_label
+from foundry.storage.manifest import COMMITS, MANIFEST, Manifest, read_manifest
 from foundry.storage.records import RunStats, write_run_record
 from foundry.storage.shards import ShardWriter, row_provenance
-from foundry.storage.uri import open_store
+from foundry.storage.uri import LocalStore, open_store
 from foundry.types import Task
 
 log = logging.getLogger(__name__)
@@ -78,15 +79,19 @@ class Campaign:
         on_progress: Callable[[RunStats], None] | None = None,
         replicas: Any = None,
         partition: int | None = None,
+        log_to: Callable[[str], None] | None = None,
     ):
         """`replicas`: an already running ReplicaPool to use (and leave running), e.g. one engine shared by tests.
-        `partition`: run only the tasks of this partition of `cluster.partitions` (required when it is above 1)."""
+        `partition`: run only the tasks of this partition of `cluster.partitions` (required when it is above 1).
+        `log_to`: keep the console for progress: actor, vLLM and Ray output goes to a log file per run (`log_path`)
+        and only error lines reach this callable; None streams everything as Ray does."""
         partitions = config.cluster.partitions
         if (partition is None) != (partitions == 1) or not 0 <= (partition or 0) < partitions:
             raise PartitionError(f"cluster.partitions is {partitions}: " + (
                 f"run one partition with --partition 0..{partitions - 1}, or all of them with `foundry submit`"
                 if partitions > 1 else "--partition needs cluster.partitions above 1"))
         self.partition = partition
+        self.log_to = log_to
         self.label = partition_label(partition, partitions)
         self.config = config
         self.replicas = replicas
@@ -95,12 +100,13 @@ class Campaign:
         self.on_progress = on_progress or (lambda stats: None)
         self.generator = make_generator(config.generator)
         self.stats = RunStats()
+        self.log_path = None if log_to is None else self._log_file()
         self.source_report = SourceReport()
         self.nodes: list[dict[str, Any]] = []
         self.provenance: dict[str, Any] = {}
 
-    def run(self) -> dict[str, Any]:
-        from foundry.cluster.runtime import VerifierPool, init_ray, replica_gpus, replica_pool
+    def run(self) -> Manifest:
+        from foundry.cluster.runtime import init_ray
 
         out = self.config.output
         store = open_store(out.path, **out.store_options())
@@ -110,7 +116,43 @@ class Campaign:
                                f"partition {self.label} of a campaign") + ": add --resume to continue it, or pick a "
                                "new output")
         check_source(self.config.source)
-        init_ray(self.config.cluster, self.address)
+        try:
+            with self._run_log(store) as run_log:
+                init_ray(self.config.cluster, self.address)
+                if run_log is not None:
+                    run_log.capture_actors()
+                return self._run(store, previous)
+        finally:
+            self._keep_log(store)
+
+    def _log_file(self) -> Path:
+        """The run's log file: `_foundry/logs/<run_id>.log` in a local output; for an object-store output a local
+        file (logs are appended line by line, which object stores do not do) copied there when the run ends."""
+        name, output = f"{self.stats.run_id}.log", self.config.output.path
+        if "://" in output:
+            return Path.home() / ".cache" / "foundry" / "logs" / self.config.name / name
+        return Path(output) / LOGS / name
+
+    def _run_log(self, store: Any) -> Any:
+        from contextlib import nullcontext
+
+        from foundry.cluster.logs import RunLog
+
+        return nullcontext() if self.log_path is None else RunLog(self.log_path, self.log_to)
+
+    def _keep_log(self, store: Any) -> None:
+        """An object-store output gets a copy of the run's log under `_foundry/logs/` when the run ends."""
+        if self.log_path is None or isinstance(store, LocalStore) or not self.log_path.exists():
+            return
+        try:
+            store.put(f"{LOGS}{self.log_path.name}", self.log_path.read_bytes())
+        except Exception as exc:  # best effort: the local copy stays
+            log.warning("run log not copied to the output (%s)", type(exc).__name__)
+
+    def _run(self, store: Any, previous: Any) -> Manifest:
+        from foundry.cluster.runtime import VerifierPool, replica_gpus, replica_pool
+
+        out = self.config.output
         pool = self.replicas or replica_pool(self.config)
         judges, judge_pools = self._judges(pool)
         verifiers = VerifierPool(self.config, self.config.cluster.verifier_workers, judges)

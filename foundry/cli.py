@@ -73,6 +73,9 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress (for logs).")] = False,
     partition: Annotated[int | None, typer.Option(
         help="Run only this partition (0..K-1) of a campaign with cluster.partitions: K.")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Stream replica, verifier, vLLM and Ray output here instead of the run's log file.")]
+    = False,
 ) -> None:
     """Run a campaign: generate, verify, write shards and a manifest."""
     from foundry.campaign import Campaign, IncompleteRun, OutputExists, PartitionError
@@ -93,7 +96,11 @@ def run(
         metrics.update(stats)
 
     try:
-        driver = Campaign(campaign, resume=resume, address=address, on_progress=on_progress, partition=partition)
+        driver = Campaign(campaign, resume=resume, address=address, on_progress=on_progress, partition=partition,
+                          log_to=None if verbose else lambda line: err.print(f"[red]error:[/red] {escape(line)}",
+                                                                            soft_wrap=True, highlight=False))
+        if driver.log_path is not None:
+            err.print(f"log: {driver.log_path}", soft_wrap=True, highlight=False)
         with progress:
             manifest = driver.run()
     except (OutputExists, SourceError, ManifestError, PartitionError) as exc:  # ManifestError: unreadable manifest
@@ -117,11 +124,16 @@ def verify(
     set_: SetOpt = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
 ) -> None:
-    """Re-check existing samples with a campaign's verifiers; write verdicts and a summary."""
+    """Re-check existing samples with a config's verifiers (a campaign, or a file with only `verifiers`); write
+    verdicts and a summary."""
+    from foundry.config import load_verify_config
     from foundry.recheck import recheck
     from foundry.sources import SourceError
 
-    campaign = _load(config, set_)
+    try:
+        campaign = load_verify_config(config, set_)
+    except ConfigError as exc:
+        bad_input(exc.problems)
     try:
         summary = recheck(campaign, input, output, address)
     except SourceError as exc:

@@ -61,14 +61,13 @@ def _job_errors() -> Iterator[None]:
 
 def _finished(client, job_ids: list[str]) -> None:
     """Wait for the jobs; exit 0 if all succeeded, else one line per failed job with Ray's message, exit 1."""
-    from foundry.cluster.submit import wait
+    from foundry.cluster.submit import failure_line, wait
 
     failures = []
     for job_id in job_ids:
         details = wait(client, job_id)
         if details.status != "SUCCEEDED":
-            failures.append(f"job {job_id} {details.status}: "
-                            f"{((details.message or '').strip().splitlines() or [''])[-1]}")
+            failures.append(f"job {job_id} {details.status}: {failure_line(details.message)}")
         else:
             err.print(f"job {job_id} SUCCEEDED")
     if failures:
@@ -157,14 +156,13 @@ def jobs_list(
 @jobs.command("status")
 def jobs_status(job_id: JobArg, address: AddressOpt = None) -> None:
     """One job's status and Ray's message about it; for a partitioned campaign, each partition's."""
-    from foundry.cluster.submit import campaign_jobs, connect, info
+    from foundry.cluster.submit import campaign_jobs, connect, info, status_line
 
     with _job_errors():
         client = connect(address)
         for part in campaign_jobs(client, job_id):
             details = info(client, part)
-            message = ((details.message or "").strip().splitlines() or [""])[0]  # Ray appends the logs' tail
-            out.print(f"{part} {details.status} {message}", soft_wrap=True)
+            out.print(f"{part} {details.status} {status_line(details.message)}", soft_wrap=True)
 
 
 @jobs.command("logs")

@@ -106,7 +106,8 @@ def submit(
     group = f"foundry-{campaign.name}-{uuid.uuid4().hex[:8]}"
     metadata = {"campaign": campaign.name, "config_hash": campaign.config_hash(),
                 "foundry_version": foundry.__version__, "submitted_from": os.uname().nodename}
-    entrypoint = f"python -m foundry run {CONFIG_NAME} --quiet" + (" --resume" if resume else "")
+    # --verbose: a job's log (`foundry jobs logs`) is where its replicas' output belongs
+    entrypoint = f"python -m foundry run {CONFIG_NAME} --quiet --verbose" + (" --resume" if resume else "")
     jobs = []
     for index in chosen if partitions > 1 else [None]:
         label = partition_label(index, partitions)
@@ -131,6 +132,28 @@ def _job_dir(workdir: Path, label: str | None) -> Path:
     shutil.copytree(workdir / "campaign", target)
     (target / "PARTITION").write_text(label + "\n")
     return target
+
+
+NO_FOUNDRY = ("the cluster's Python has no foundry package (Ray said: No module named foundry): start the nodes with "
+              "the `ray` of the environment foundry is installed in (e.g. .venv/bin/ray start ...), run them in the "
+              "Foundry image (docs/cluster.md), or submit with --ship-code if their Python has its dependencies")
+
+
+def _lines(message: str | None) -> list[str]:
+    text = (message or "").strip()
+    if "No module named foundry" in text or "No module named 'foundry'" in text:
+        return [NO_FOUNDRY]
+    return text.splitlines() or [""]
+
+
+def failure_line(message: str | None) -> str:
+    """Why a job failed, in one line: what to do about a cluster without foundry, else Ray's last line."""
+    return _lines(message)[-1]
+
+
+def status_line(message: str | None) -> str:
+    """Ray's job message in one line (it appends the tail of the logs to a failure), or the no-foundry advice."""
+    return _lines(message)[0]
 
 
 def campaign_jobs(client: Any, job_id: str) -> list[str]:

@@ -11,7 +11,7 @@ from foundry.config.campaign import CampaignConfig
 from foundry.config.cluster import ClusterConfig
 from foundry.config.engine import EngineConfig, SamplingConfig
 from foundry.config.generators import AnyGeneratorConfig, GeneratorConfig, StopReason, ToolUseGeneratorConfig
-from foundry.config.loading import ConfigError, load_config, load_config_data
+from foundry.config.loading import ConfigError, load_config, load_config_data, load_verify_config
 from foundry.config.output import OutputConfig
 from foundry.config.source import FieldMap, SourceConfig
 from foundry.config.tools import FunctionToolConfig, PythonToolConfig, SearchToolConfig, ToolConfig
@@ -35,5 +35,5 @@ __all__ = [
     "LengthVerifierConfig", "MathVerifierConfig", "OutputConfig", "PythonToolConfig", "Regex", "RegexVerifierConfig",
     "RubricCriterion", "RubricVerifierConfig", "SamplingConfig", "SearchToolConfig", "SectionsVerifierConfig",
     "SourceConfig", "StopReason", "Strict", "ToolConfig", "ToolUseGeneratorConfig", "TraceVerifierConfig",
-    "VerifierConfig", "load_config", "load_config_data",
+    "VerifierConfig", "load_config", "load_config_data", "load_verify_config",
 ]

@@ -81,6 +81,28 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Campaig
         raise ConfigError([f"{path}: {_describe(e, data)}" for e in exc.errors()]) from None
 
 
+VERIFY_ONLY_FIELDS = ("verifiers", "acceptance", "generator", "cluster")
+"""What `foundry verify` reads from a config: it generates nothing, so a file with only these is enough."""
+
+
+def load_verify_config(path: str | Path, overrides: list[str] | None = None) -> CampaignConfig:
+    """A config for re-checking samples: a whole campaign, or just `verifiers` (and optionally `acceptance`,
+    `generator` answer/think settings, `cluster`). The missing campaign fields get placeholders nothing reads: the
+    samples come from `--input` and the verdicts go to `--output`."""
+    path = Path(path)
+    data = load_config_data(path, overrides)
+    if "source" not in data and "output" not in data and "engine" not in data:
+        unknown = sorted(set(data) - {*VERIFY_ONLY_FIELDS, "name"})
+        if unknown:
+            raise ConfigError([f"{path}: {key}: unknown field (a verify config holds {', '.join(VERIFY_ONLY_FIELDS)})"
+                               for key in unknown])
+        data = {"name": "verify", **data, "source": {"path": "-"}, "output": {"path": "-"}}
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{path}: {_describe(e, data)}" for e in exc.errors()]) from None
+
+
 def load_config_data(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """The config file as plain data, overrides applied and relative paths resolved, not yet validated (for a
     command that validates it against a model of its own)."""

@@ -21,6 +21,8 @@ or more digits. Match with `fullmatch`."""
 STAGING = "_foundry/staging/"
 COMMITS = "_foundry/commits/"
 RUNS = "_foundry/runs/"
+LOGS = "_foundry/logs/"
+"""Each run's log file (`foundry run` without --verbose): what replicas, verifiers, vLLM and Ray printed."""
 MANIFEST = "manifest.json"
 COMMIT_NAME = re.compile(rf"{COMMITS}{_PARTITION}(?P<seq>\d{{5,}})\.json")
 STAGED_NAME = re.compile(rf"{STAGING}{_PARTITION}(?P<seq>\d{{5,}})-")

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from foundry.cluster.submit import (CONFIG_NAME, JobInputError, campaign_jobs, dashboard_address, overall_status,
-                                    package, submit)
+from foundry.cluster.submit import (CONFIG_NAME, JobInputError, campaign_jobs, dashboard_address, failure_line,
+                                    overall_status, package, status_line, submit)
 from foundry.config import load_config
 
 
@@ -132,3 +132,19 @@ def test_each_partition_job_gets_its_own_working_dir(tmp_path):
     assert len(set(captured)) == 2
     for folder in map(Path, captured):
         assert (folder / CONFIG_NAME).is_file() and (folder / "data" / "tasks.jsonl").is_file()
+
+
+RAY_NO_FOUNDRY = ("Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
+                  "Running entrypoint for job foundry-x-1: python -m foundry run campaign.yaml --quiet\n"
+                  "/usr/bin/python3: No module named foundry\n")
+
+
+def test_a_cluster_without_foundry_is_explained():
+    for line in (failure_line(RAY_NO_FOUNDRY), status_line(RAY_NO_FOUNDRY)):
+        assert "no foundry package" in line and "ray start" in line and "--ship-code" in line
+
+
+def test_other_failures_keep_rays_words():
+    message = "Job entrypoint command failed with exit code 2, last available logs:\nerror: source.path: no such file"
+    assert failure_line(message) == "error: source.path: no such file"
+    assert status_line(message) == "Job entrypoint command failed with exit code 2, last available logs:"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from foundry.config import ConfigError, load_config
+from foundry.config import ConfigError, load_config, load_verify_config
 
 MINIMAL = "name: t\nsource: {path: tasks.jsonl}\noutput: {path: out}\n"
 
@@ -265,3 +265,27 @@ def test_an_empty_path_is_an_error_not_the_config_folder(tmp_path, field):
     # Resolved against the config file, "" would have meant the config's own folder.
     path = write(tmp_path, MINIMAL + "generator: {kind: tool_use, tools: [{kind: search, corpus: c.jsonl}]}\n")
     assert problems(path, [f"{field}="]) == [f"{path}: {field}: String should have at least 1 character"]
+
+
+def test_a_verify_config_may_hold_only_verifiers(tmp_path):
+    path = tmp_path / "checks.yaml"
+    path.write_text("verifiers:\n  - {kind: math}\nacceptance: {mode: any}\n"
+                    "generator: {answer_patterns: ['answer: (\\d+)']}\n")
+    config = load_verify_config(path)
+    assert [v.kind for v in config.verifiers] == ["math"] and config.acceptance.mode == "any"
+    assert config.generator.answer_patterns[0] == "answer: (\\d+)"
+
+
+def test_a_verify_config_with_campaign_only_fields_names_them(tmp_path):
+    path = tmp_path / "checks.yaml"
+    path.write_text("verifiers:\n  - {kind: math}\nsampling: {n: 4}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_verify_config(path)
+    assert caught.value.problems == [f"{path}: sampling: unknown field (a verify config holds verifiers, acceptance, "
+                                     "generator, cluster)"]
+
+
+def test_a_whole_campaign_is_still_a_verify_config(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: full\nsource: {path: tasks.jsonl}\noutput: {path: out}\nverifiers:\n  - {kind: math}\n")
+    assert load_verify_config(path).name == "full"

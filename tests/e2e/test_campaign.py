@@ -125,13 +125,20 @@ def test_cli_run_end_to_end(tmp_path):
     config = campaign_yaml(tmp_path)
     env = {**os.environ, "RAY_ADDRESS": ""}
     result = subprocess.run(
-        [sys.executable, "-m", "foundry", "run", str(config), "--quiet", "--set", "cluster.num_cpus=2"],
+        [sys.executable, "-m", "foundry", "run", str(config), "--set", "cluster.num_cpus=2"],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["accepted"] > 0 and manifest["rejected"] > 0
     assert "accepted" in result.stdout
+    # The console holds the log's path, the progress display and the report; vLLM's and Ray's chatter is in the log.
+    first, *progress = result.stderr.splitlines()
+    [log] = glob.glob(str(tmp_path / "out" / "_foundry" / "logs" / "*.log"))
+    assert first == f"log: {log}" and 0 < len(progress) <= 12, result.stderr
+    assert not [line for line in progress if "WARNING" in line or "INFO" in line or line.startswith("(")]
+    text = Path(log).read_text()
+    assert "(ReplicaActor pid=" in text and "vllm" in text.lower() and "Token authentication" in text
     again = subprocess.run(
         [sys.executable, "-m", "foundry", "run", str(config), "--quiet"], capture_output=True, text=True, env=env,
         timeout=120,

@@ -226,3 +226,20 @@ def submit_wait(cluster: LocalRayCluster, job_id: str, timeout: float = 600) -> 
             return status[1]
         assert time.monotonic() < deadline, f"job {job_id} still {status}"
         time.sleep(1)
+
+
+def test_a_cluster_python_without_foundry_is_explained(cluster, tmp_path):
+    """A node whose `python` lacks foundry (e.g. `ray start` from a venv that was not activated): here the job's
+    PATH finds the system Python first."""
+    from foundry.cluster.submit import connect, submit, wait
+
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to("/usr/bin/python3")
+    client = connect(cluster.dashboard_url)
+    [job], _ = submit(client, campaign_yaml(tmp_path), workdir=tmp_path / "job",
+                      env={"PATH": f"{bare}:/usr/bin:/bin", "PYTHONPATH": "", "VIRTUAL_ENV": ""})
+    assert str(wait(client, job, timeout=300).status) == "FAILED"
+    status = foundry(cluster, "jobs", "status", job, "--address", cluster.dashboard_url)
+    assert status.returncode == 0
+    assert status.stdout.startswith(f"{job} FAILED the cluster's Python has no foundry package")

@@ -54,3 +54,18 @@ def test_verify_bad_input_exits_2(ray_local, tmp_path):
     config = campaign_yaml(tmp_path)
     result = run_verify(config, tmp_path / "missing.jsonl", tmp_path / "out2")
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_verify_needs_only_verifiers(ray_local, tmp_path):
+    """Re-checking another tool's export: no campaign name, source, engine or output to invent."""
+    config = tmp_path / "checks.yaml"
+    config.write_text("verifiers:\n  - {kind: length, max_tokens: 48}\n  - {kind: sections}\n"
+                      "  - {kind: math, reference_pattern: null}\ncluster: {verifier_workers: 1}\n")
+    input_path = tmp_path / "samples.jsonl"
+    input_path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    result = run_verify(config, input_path, tmp_path / "checked")
+    assert result.exit_code == 0, result.output
+    rows = [r for f in sorted(glob.glob(str(tmp_path / "checked" / "data" / "*.parquet")))
+            for r in pq.read_table(f).to_pylist()]
+    assert {r["task_id"] for r in rows if r["accepted"]} == {"a", "c"}
+    assert {r["task_id"] for r in rows if not r["accepted"]} == {"b", "d"}
