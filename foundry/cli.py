@@ -9,39 +9,16 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from foundry.config import CampaignConfig, ConfigError, load_config
+from foundry.console import ConfigArg, SetOpt, bad_input, err, failed, load_or_exit, out
 from foundry.quality.commands import decontaminate_command, dedup_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-ConfigArg = Annotated[Path, typer.Argument(help="Campaign YAML file.", show_default=False)]
-SetOpt = Annotated[list[str], typer.Option("--set", help="Override a field: path.to.field=value (repeatable).")]
-
-
-def bad_input(problems: list[str]) -> NoReturn:
-    for line in problems:
-        err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def failed(message: str) -> NoReturn:
-    err.print(f"[red]failed:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _load(path: Path, overrides: list[str] | None = None) -> CampaignConfig:
-    try:
-        return load_config(path, overrides)
-    except ConfigError as exc:
-        bad_input(exc.problems)
 
 
 @app.command()
@@ -85,7 +62,7 @@ def run(
     from foundry.sources import SourceError, count_rows
     from foundry.storage.records import ManifestError
 
-    campaign = _load(config, set_)
+    campaign = load_or_exit(config, set_)
     logging.basicConfig(level=logging.WARNING)
     total = count_rows(campaign.source)
     progress = LiveProgress(campaign, quiet=quiet, console=err, total=total)
@@ -95,12 +72,11 @@ def run(
         progress.update(stats)
         metrics.update(stats)
 
+    driver = None
     try:
         driver = Campaign(campaign, resume=resume, address=address, on_progress=on_progress, partition=partition,
                           log_to=None if verbose else lambda line: err.print(f"[red]error:[/red] {escape(line)}",
                                                                             soft_wrap=True, highlight=False))
-        if driver.log_path is not None:
-            err.print(f"log: {driver.log_path}", soft_wrap=True, highlight=False)
         with progress:
             manifest = driver.run()
     except (OutputExists, SourceError, ManifestError, PartitionError) as exc:  # ManifestError: unreadable manifest
@@ -113,6 +89,9 @@ def run(
     except Exception as exc:  # a failed run: say which stage, keep the traceback for -v debugging in the log
         logging.getLogger("foundry").debug("run failed", exc_info=True)
         failed(f"{type(exc).__name__}: {exc} (committed work is safe; continue with --resume)")
+    finally:
+        if driver is not None and driver.log_path is not None and driver.log_path.exists():
+            err.print(f"log: {driver.log_path}", soft_wrap=True, highlight=False)
     out.print(render_report(manifest))
 
 

@@ -1,6 +1,6 @@
 """`foundry submit` and `foundry jobs`: campaigns as Ray Jobs, one per partition, managed as one campaign.
 
-Registered in `foundry/cli.py`; this module does not import it (no cycle), so it prints its own one-line errors.
+Registered in `foundry/cli.py` (this module does not import it: no cycle).
 """
 
 from __future__ import annotations
@@ -9,38 +9,11 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from foundry.config import CampaignConfig, ConfigError, load_config
-
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-ConfigArg = Annotated[Path, typer.Argument(help="Campaign YAML file.", show_default=False)]
-SetOpt = Annotated[list[str], typer.Option("--set", help="Override a field: path.to.field=value (repeatable).")]
-
-
-def bad_input(problems: list[str]) -> NoReturn:
-    for line in problems:
-        err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def failed(message: str) -> NoReturn:
-    err.print(f"[red]failed:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _load(path: Path, overrides: list[str] | None = None) -> CampaignConfig:
-    try:
-        return load_config(path, overrides)
-    except ConfigError as exc:
-        bad_input(exc.problems)
-
+from foundry.console import ConfigArg, SetOpt, bad_input, err, failed, load_or_exit, out
 
 AddressOpt = Annotated[str | None, typer.Option(
     "--address", help="Ray dashboard URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS or $RAY_ADDRESS).")]
@@ -98,7 +71,7 @@ def submit(
     from foundry.cluster.submit import submit as submit_job
 
     overrides = [*(set_ or []), *([f"cluster.partitions={partitions}"] if partitions else [])]
-    campaign = _load(config, overrides)
+    campaign = load_or_exit(config, overrides)
     with _job_errors(), tempfile.TemporaryDirectory(prefix="foundry-job-") as workdir:
         client = connect(address)
         job_ids, _ = submit_job(client, config, overrides, resume=resume, ship_code=ship_code, workdir=Path(workdir),

@@ -133,9 +133,9 @@ def test_cli_run_end_to_end(tmp_path):
     assert manifest["accepted"] > 0 and manifest["rejected"] > 0
     assert "accepted" in result.stdout
     # The console holds the log's path, the progress display and the report; vLLM's and Ray's chatter is in the log.
-    first, *progress = result.stderr.splitlines()
+    *progress, last = result.stderr.splitlines()
     [log] = glob.glob(str(tmp_path / "out" / "_foundry" / "logs" / "*.log"))
-    assert first == f"log: {log}" and 0 < len(progress) <= 12, result.stderr
+    assert last == f"log: {log}" and 0 < len(progress) <= 12, result.stderr
     assert not [line for line in progress if "WARNING" in line or "INFO" in line or line.startswith("(")]
     text = Path(log).read_text()
     assert "(ReplicaActor pid=" in text and "vllm" in text.lower() and "Token authentication" in text
