@@ -196,6 +196,9 @@ class Executor:
     async def _put(self, item: Finished | None, raise_stopped: bool = True) -> None:
         """Hand an item to the writer consumer; waits while the queue is full (a store outage), and raises if the
         consumer stopped (its error), so no producer waits forever on a writer that is gone."""
+        if not self._committer.done() and not self._queue.full():
+            self._queue.put_nowait(item)  # the usual case, without a task and a wait per finished task
+            return
         put = asyncio.ensure_future(self._queue.put(item))
         await asyncio.wait([put, self._committer], return_when=asyncio.FIRST_COMPLETED)
         if not put.done():

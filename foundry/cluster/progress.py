@@ -29,6 +29,7 @@ class LiveProgress:
         self.live: Live | None = None
         self.started = time.monotonic()
         self._first: tuple[float, int, int] | None = None  # (time, tasks finished, tokens) at the first update
+        self._drawn = 0.0
 
     def __enter__(self) -> LiveProgress:
         if not self.quiet:
@@ -43,7 +44,11 @@ class LiveProgress:
                 self.console.line()  # rich ends its last frame without a newline when writing to a file or pipe
 
     def update(self, stats: Any) -> None:
-        if self.live is not None:
+        """Redraw at most 8 times a second: a driver finishes thousands of tasks a second, and building the table
+        for each cost more than the task. The run's final figures (wall time set) are always drawn."""
+        now = time.monotonic()
+        if self.live is not None and (stats.wall_seconds or now - self._drawn >= 0.125):
+            self._drawn = now
             self.live.update(self._table(stats))
 
     def _table(self, stats: Any) -> Table:
