@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
@@ -165,7 +165,7 @@ class Campaign:
                                  schemas=self._schemas(), partition=self.label)
             with writer:
                 self._record_run("running")
-                tasks = self._owned(load_tasks(self.config.source, self.source_report))
+                tasks = load_tasks(self.config.source, self.source_report, self._passed_over(writer))
                 asyncio.run(self._execute(tasks, writer, pool, verifiers, judge_pools))
                 self._finish(pool)
                 writer.manifest_extra = self._manifest_extra(previous)  # records the run as finished
@@ -194,15 +194,21 @@ class Campaign:
         return bool(store.list(commit_prefix(self.label))) or any(
             run.partition == self.label for run in runs)
 
-    def _owned(self, tasks: Iterable[Task]) -> Iterator[Task]:
-        """The tasks of this run's partition (all of them when unpartitioned)."""
-        if self.partition is None:
-            yield from tasks
-            return
-        partitions = self.config.cluster.partitions
-        for task in tasks:
-            if partition_of(task.id, partitions) == self.partition:
-                yield task
+    def _passed_over(self, writer: ShardWriter) -> Callable[[str], bool]:
+        """Source rows skipped before a Task is built (most of a row's cost): other partitions' tasks, and tasks
+        earlier runs committed, counted as resumed (unless a task gate must see them: then the executor does)."""
+        partitions, gates = self.config.cluster.partitions, self._gates()
+        gated = gates is not None and bool(gates.task_gates)
+
+        def skip(task_id: str) -> bool:
+            if self.partition is not None and partition_of(task_id, partitions) != self.partition:
+                return True
+            if not gated and task_id in writer.completed_tasks:
+                self.stats.tasks_resumed += 1
+                return True
+            return False
+
+        return skip
 
     def _schemas(self) -> dict[str, Any]:
         """Schemas of the splits beside accepted/rejected: the per-task table, and excluded tasks with gates on."""

@@ -38,10 +38,7 @@ class IdSet:
 
     def __contains__(self, item: object) -> bool:
         key = hash(item)
-        if key in self._recent:
-            return True
-        at = int(np.searchsorted(self._sorted, key))
-        return at < len(self._sorted) and int(self._sorted[at]) == key
+        return key in self._recent or self._in_sorted(key)
 
     def __len__(self) -> int:
         return len(self._sorted) + sum(1 for key in self._recent if not self._in_sorted(key))
@@ -63,8 +60,11 @@ class IdSet:
         return self._sorted.nbytes + 60 * len(self._recent)
 
     def _in_sorted(self, key: int) -> bool:
-        at = int(np.searchsorted(self._sorted, key))
-        return at < len(self._sorted) and int(self._sorted[at]) == key
+        size = len(self._sorted)
+        if not size:
+            return False
+        at = self._sorted.searchsorted(key)
+        return at < size and self._sorted[at] == key
 
     def _merge(self) -> None:
         """Insert the recent hashes into the sorted array: a linear copy, not a re-sort of everything."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,11 @@ def _dataset_rows(config: SourceConfig, fmt: str) -> Iterator[tuple[int, dict[st
     yield from enumerate(dataset)
 
 
+def _task_id(row: dict[str, Any], number: int, config: SourceConfig) -> str:
+    task_id = row.get(config.fields.id) if config.fields.id else None
+    return str(task_id) if task_id is not None else f"row-{number}"
+
+
 def _task(row: dict[str, Any], number: int, config: SourceConfig) -> tuple[Task | None, str]:
     names = config.fields
     get = lambda name: row.get(name) if name else None  # noqa: E731
@@ -100,14 +105,13 @@ def _task(row: dict[str, Any], number: int, config: SourceConfig) -> tuple[Task 
         return None, f"malformed {names.messages!r} (expected a list of {{role, content}})"
     if messages is None and not (isinstance(prompt, str) and prompt.strip()):
         return None, f"no prompt ({names.prompt!r}) or messages ({names.messages!r})"
-    task_id = get(names.id)
     reference = get(names.reference)
     test_columns = names.tests if isinstance(names.tests, list) else [names.tests]
     tests = {c: row.get(c) for c in test_columns} if isinstance(names.tests, list) else get(names.tests)
     used = {names.id, names.prompt, names.messages, names.reference, *test_columns}
     return (
         Task(
-            id=str(task_id) if task_id is not None else f"row-{number}",
+            id=_task_id(row, number, config),
             prompt=prompt if messages is None else None,
             messages=messages,
             reference=None if reference is None else str(reference),
@@ -130,8 +134,11 @@ def partition_of(task_id: str, partitions: int) -> int:
     return int.from_bytes(digest, "big") % partitions
 
 
-def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iterator[Task]:
-    """Stream tasks from the configured source; problems go to `report`, not exceptions."""
+def load_tasks(config: SourceConfig, report: SourceReport | None = None,
+               skip: Callable[[str], bool] | None = None) -> Iterator[Task]:
+    """Stream tasks from the configured source; problems go to `report`, not exceptions. `skip(task_id)`: rows
+    to pass over before a Task is built (a resumed run's committed tasks, other partitions' tasks), which is
+    most of the cost of a row."""
     report = report if report is not None else SourceReport()
     fmt = _format(config)
     rows = read_jsonl(config.path) if fmt == "jsonl" else _dataset_rows(config, fmt)
@@ -143,14 +150,18 @@ def load_tasks(config: SourceConfig, report: SourceReport | None = None) -> Iter
         if not isinstance(row, dict):
             report.skip(number, row if isinstance(row, SkipReason) else "not a JSON object")
             continue
+        task_id = _task_id(row, number, config)
+        if skip is not None and skip(task_id):
+            report.tasks += 1  # passed over: a repeat of its id would be passed over too, so no `seen` for it
+            continue
+        if task_id in seen:
+            report.skip(number, f"duplicate task id {task_id!r}")
+            continue
         task, reason = _task(row, number, config)
         if task is None:
             report.skip(number, reason)
             continue
-        if task.id in seen:
-            report.skip(number, f"duplicate task id {task.id!r}")
-            continue
-        seen.add(task.id)
+        seen.add(task_id)
         report.tasks += 1
         yield task
 
