@@ -328,3 +328,23 @@ def test_cli_push_with_a_wrong_token_exits_1(hub, tmp_path):
     write_output(store)
     result = invoke(store.uri, "--repo-id", repo_name(), env={"HF_TOKEN": "hf_wrong"})
     assert result.exit_code == 1 and "401" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_partitioned_output_is_pushed_whole(hub, tmp_path):
+    """Two partitions' commits in one output: the push and the card's configs take every partition's shards."""
+    store = LocalStore(tmp_path / "out")
+    extra = {"campaign": CAMPAIGN, "config_hash": "0123456789abcdef"}
+    with ShardWriter(store, max_rows=4, flush_seconds=3600, partition="p0of2", manifest_extra=extra) as first, \
+            ShardWriter(store, max_rows=4, flush_seconds=3600, partition="p1of2", manifest_extra=extra) as second:
+        for n in range(4):
+            (first if n % 2 else second).add_task(f"task-{n:02d}", samples(f"task-{n:02d}"))
+    manifest = read_manifest(store)
+    shards = {s.path for s in manifest.shards}
+    assert {s.partition for s in manifest.shards} == {"p0of2", "p1of2"} and manifest.tasks_completed == 4
+    repo = repo_name()
+    push(store.uri, repo, token=hub.token)
+    received = hub.files(repo)
+    assert set(received) == {*shards, "README.md", "manifest.json"}
+    configs = {c["config_name"]: c["data_files"][0]["path"] for c in front_matter(received["README.md"].decode())["configs"]}
+    assert {p for p in received if fnmatch(p, configs["default"])} | {p for p in received
+                                                                       if fnmatch(p, configs["rejected"])} == shards
