@@ -34,13 +34,13 @@ def _job_errors() -> Iterator[None]:
 
 def _finished(client, job_ids: list[str]) -> None:
     """Wait for the jobs; exit 0 if all succeeded, else one line per failed job with Ray's message, exit 1."""
-    from foundry.cluster.submit import failure_line, wait
+    from foundry.cluster.submit import failure_line, logs, wait
 
     failures = []
     for job_id in job_ids:
         details = wait(client, job_id)
         if details.status != "SUCCEEDED":
-            failures.append(f"job {job_id} {details.status}: {failure_line(details.message)}")
+            failures.append(f"job {job_id} {details.status}: {failure_line(details.message, logs(client, job_id))}")
         else:
             err.print(f"job {job_id} SUCCEEDED")
     if failures:
@@ -129,13 +129,14 @@ def jobs_list(
 @jobs.command("status")
 def jobs_status(job_id: JobArg, address: AddressOpt = None) -> None:
     """One job's status and Ray's message about it; for a partitioned campaign, each partition's."""
-    from foundry.cluster.submit import campaign_jobs, connect, info, status_line
+    from foundry.cluster.submit import campaign_jobs, connect, info, logs, status_line
 
     with _job_errors():
         client = connect(address)
         for part in campaign_jobs(client, job_id):
             details = info(client, part)
-            out.print(f"{part} {details.status} {status_line(details.message)}", soft_wrap=True)
+            failed_logs = logs(client, part) if str(details.status) == "FAILED" else ""
+            out.print(f"{part} {details.status} {status_line(details.message, failed_logs)}", soft_wrap=True)
 
 
 @jobs.command("logs")

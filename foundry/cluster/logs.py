@@ -93,16 +93,18 @@ class RunLog:
 
 
 class _Late:
-    """Ray's console printer again, except for the run's own actors: their last lines (printed while they shut
-    down, delivered after the run) are appended to the run's file."""
+    """Ray's console printer again, except for the run's own actors and Ray's own processes: their last lines
+    (printed while they shut down, delivered after the run) are appended to the run's file."""
 
     def __init__(self, path: Path, pids: set[Any], printer: Callable[[dict[str, Any]], None]):
         self.path, self.pids, self.printer = path, set(pids), printer
 
     def __call__(self, batch: dict[str, Any]) -> None:
-        if batch.get("pid") not in self.pids:
+        pid = batch.get("pid")
+        if pid not in self.pids and isinstance(pid, int):  # another worker's: not ours to hide
             self.printer(batch)
             return
+        # the run's actors, and Ray's own processes (`raylet`, `gcs_server`, `autoscaler`) winding down after it
         where = batch.get("actor_name") or batch.get("task_name") or "worker"
         with open(self.path, "a", encoding="utf-8", errors="replace") as file:
             file.writelines(f"({where} pid={batch.get('pid')}) {line}\n" for line in batch.get("lines") or [])

@@ -139,21 +139,22 @@ NO_FOUNDRY = ("the cluster's Python has no foundry package (Ray said: No module 
               "Foundry image (docs/cluster.md), or submit with --ship-code if their Python has its dependencies")
 
 
-def _lines(message: str | None) -> list[str]:
+def _lines(message: str | None, logs: str = "") -> list[str]:
     text = (message or "").strip()
-    if "No module named foundry" in text or "No module named 'foundry'" in text:
+    if any(marker in f"{text}\n{logs}" for marker in ("No module named foundry", "No module named 'foundry'")):
         return [NO_FOUNDRY]
     return text.splitlines() or [""]
 
 
-def failure_line(message: str | None) -> str:
-    """Why a job failed, in one line: what to do about a cluster without foundry, else Ray's last line."""
-    return _lines(message)[-1]
+def failure_line(message: str | None, logs: str = "") -> str:
+    """Why a job failed, in one line: what to do about a cluster without foundry, else Ray's last line. `logs`:
+    the job's own log, for when Ray's message does not carry its tail yet."""
+    return _lines(message, logs)[-1]
 
 
-def status_line(message: str | None) -> str:
+def status_line(message: str | None, logs: str = "") -> str:
     """Ray's job message in one line (it appends the tail of the logs to a failure), or the no-foundry advice."""
-    return _lines(message)[0]
+    return _lines(message, logs)[0]
 
 
 def campaign_jobs(client: Any, job_id: str) -> list[str]:

@@ -148,3 +148,10 @@ def test_other_failures_keep_rays_words():
     message = "Job entrypoint command failed with exit code 2, last available logs:\nerror: source.path: no such file"
     assert failure_line(message) == "error: source.path: no such file"
     assert status_line(message) == "Job entrypoint command failed with exit code 2, last available logs:"
+
+
+def test_the_job_log_explains_when_rays_message_does_not_yet():
+    message = "Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
+    logs = "Running entrypoint: python -m foundry run campaign.yaml\n/tmp/bin/python: No module named foundry\n"
+    assert "no foundry package" in status_line(message, logs) and "no foundry package" in failure_line(message, logs)
+

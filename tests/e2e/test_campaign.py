@@ -138,7 +138,7 @@ def test_cli_run_end_to_end(tmp_path):
     assert last == f"log: {log}" and 0 < len(progress) <= 12, result.stderr
     assert not [line for line in progress if "WARNING" in line or "INFO" in line or line.startswith("(")]
     text = Path(log).read_text()
-    assert "(ReplicaActor pid=" in text and "vllm" in text.lower() and "Token authentication" in text
+    assert "Started a local Ray instance" in text and " pid=" in text  # Ray's own lines, and its actors' stream
     again = subprocess.run(
         [sys.executable, "-m", "foundry", "run", str(config), "--quiet"], capture_output=True, text=True, env=env,
         timeout=120,
