@@ -23,6 +23,12 @@ _LOGGERS = ("", "ray", "vllm", "py.warnings")
 _HANDLER = "foundry_run_log"
 
 
+def _source(batch: dict[str, Any]) -> tuple[str, str]:
+    """Who printed a batch of lines, and the prefix its lines get in the file: `(ReplicaActor pid=12) `."""
+    where = batch.get("actor_name") or batch.get("task_name") or "worker"
+    return where, f"({where} pid={batch.get('pid')}) "
+
+
 class RunLog:
     """Context manager: while open, driver logs at WARNING and up, and every actor's output, go to `path`."""
 
@@ -62,8 +68,7 @@ class RunLog:
         dispatcher.add_handler(_HANDLER, self._actor_lines)
 
     def _actor_lines(self, batch: dict[str, Any]) -> None:
-        where = batch.get("actor_name") or batch.get("task_name") or "worker"
-        prefix = f"({where} pid={batch.get('pid')}) "
+        where, prefix = _source(batch)
         with self._lock:
             self.pids.add(batch.get("pid"))
             for line in batch.get("lines") or []:
@@ -105,6 +110,6 @@ class _Late:
             self.printer(batch)
             return
         # the run's actors, and Ray's own processes (`raylet`, `gcs_server`, `autoscaler`) winding down after it
-        where = batch.get("actor_name") or batch.get("task_name") or "worker"
+        prefix = _source(batch)[1]
         with open(self.path, "a", encoding="utf-8", errors="replace") as file:
-            file.writelines(f"({where} pid={batch.get('pid')}) {line}\n" for line in batch.get("lines") or [])
+            file.writelines(prefix + line + "\n" for line in batch.get("lines") or [])

@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from foundry.config import CampaignConfig
+from foundry.storage.manifest import iter_commits
 from foundry.storage.shards import SCHEMA
 from foundry.storage.uri import ObjectStore, open_store
 from foundry.types import Sample
 
-COMMITS = "_foundry/commits/"
 REVIEWS_DB = "_foundry/reviews/reviews.sqlite"
 LINK_FIELDS = [
     ("parent_id", pa.string()),
@@ -72,15 +72,10 @@ def open_output(uri: str) -> ReviewOutput:
     return ReviewOutput(store, uri, manifest, config)
 
 
-def commit_records(store: ObjectStore) -> list[dict[str, Any]]:
-    records = [json.loads(store.get(key) or b"{}") for key in store.list(COMMITS) if key.endswith(".json")]
-    return sorted(records, key=lambda r: r["seq"])
-
-
 def read_split(store: ObjectStore, split: str) -> list[dict[str, Any]]:
     """Every committed row of one split, in commit order."""
     rows: list[dict[str, Any]] = []
-    for record in commit_records(store):
+    for record in iter_commits(store):
         for shard in record["shards"]:
             if shard["split"] == split:
                 data = store.get(shard["path"]) or store.get(shard["staged"])

@@ -75,6 +75,11 @@ class Journal:
     def next_seq(self) -> int:
         return self.commits[-1]["seq"] + 1 if self.commits else 0
 
+    @property
+    def _shared(self) -> bool:
+        """Other partitions commit to this output too: summaries are read from every record in the store."""
+        return self._others or self.partition is not None
+
     def _ours(self, partition: str | None) -> bool:
         return (partition or None) == self.partition
 
@@ -176,7 +181,7 @@ class Journal:
         """The manifest's dataset fields: tasks, rows per split (whatever splits the commits carried), shards.
         With other partitions' commits about, every record in the store is read again, so any partition's writer
         writes the whole output's summary."""
-        if self._others or self.partition is not None:
+        if self._shared:
             return summarize_output(self.store)
         return summarize(self.commits, len(self.completed_tasks))
 
@@ -192,7 +197,7 @@ class Journal:
             self.store.put(MANIFEST, manifest.json_bytes())
             # Another partition may have committed after our summary and closed before our put: then ours would
             # hide its last commits, so look again. Whoever writes last has looked after every commit before it.
-            if self.partition is None and not self._others or _commit_count(self.store) == summary["commits"]:
+            if not self._shared or _commit_count(self.store) == summary["commits"]:
                 return manifest
         return manifest
 
