@@ -130,21 +130,24 @@ def report(
     price_per_gpu_hour: Annotated[float | None, typer.Option(help="Price of one GPU-hour, for money figures.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """What the data cost: wall time, GPU-seconds, tokens, acceptance per verifier, cost per accepted sample."""
-    from foundry.report import cost, render_report
+    """What the data cost (wall time, GPU-seconds, tokens, acceptance per verifier, cost per accepted sample), what
+    the quality gates kept out, and how reviewers agree with each other and with each verifier."""
+    from foundry.report import cost, findings, render_report
     from foundry.storage.manifest import read_manifest
     from foundry.storage.uri import open_store
 
     try:
-        manifest = read_manifest(open_store(output))
+        store = open_store(output)
+        manifest = read_manifest(store)
     except ValueError as exc:
         bad_input([str(exc)])
     if manifest is None:
         bad_input([f"{output}: no manifest.json (not a campaign output, or no commit yet)"])
+    found = findings(store)
     if as_json:
-        out.print_json(json.dumps(cost(manifest, price_per_gpu_hour)))
+        out.print_json(json.dumps(cost(manifest, price_per_gpu_hour) | found))
     else:
-        out.print(render_report(manifest, price_per_gpu_hour))
+        out.print(render_report(manifest, price_per_gpu_hour, found=found))
 
 
 @app.command()

@@ -4,12 +4,18 @@ any time, during a run or after one was killed (a killed run counts to its last 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from rich.table import Table
 
+from foundry.quality.summary import quality_counts
+from foundry.review.agreement import Verified, event_of, review_figures
+from foundry.storage.layout import SAMPLE_SPLITS
+from foundry.storage.manifest import committed_rows
 from foundry.storage.records import Manifest, run_states
+from foundry.storage.uri import ObjectStore
 
 
 def cost(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: float | None = None) -> dict[str, Any]:
@@ -64,6 +70,29 @@ def cost(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: fl
     return report
 
 
+def findings(store: ObjectStore) -> dict[str, Any]:
+    """Figures only the committed rows know: what the quality gates kept out or rejected, and, once reviews were
+    compacted, how people agree with each other and with each verifier. Sample shards are read a few columns and
+    one shard at a time, so an output of millions of rows is never held in memory."""
+    kept: dict[str, list[dict[str, Any]]] = {"excluded": [], "reviews": []}
+    for _, split, row in committed_rows(store, ("excluded", "reviews")):
+        kept[split].append(row)
+    reviewed = {row["sample_id"] for row in kept["reviews"]}
+    verified: dict[str, Verified] = {}
+
+    def samples() -> Iterator[dict[str, Any]]:
+        for batch, _, row in committed_rows(store, SAMPLE_SPLITS, ("id", "accepted", "verdicts")):
+            if row["id"] in reviewed:
+                verified[row["id"]] = Verified({v["verifier"]: v["passed"] for v in row["verdicts"] or []}, batch)
+            yield row
+
+    figures: dict[str, Any] = {"quality": quality_counts(kept["excluded"], samples())}
+    if kept["reviews"]:
+        events = sorted(map(event_of, kept["reviews"]), key=lambda event: event.seq)
+        figures["review"] = review_figures(events, verified)
+    return figures
+
+
 def _unfinished(run: Any, state: str) -> dict[str, Any]:
     return {"run_id": run.run_id, "state": state, "counted_seconds": round(run.elapsed_seconds, 3),
             "last_update": when(run.updated_at or run.started_at)}
@@ -83,7 +112,9 @@ def when(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def render_report(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: float | None = None) -> Table:
+def render_report(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: float | None = None,
+                  found: dict[str, Any] | None = None) -> Table:
+    """The report as a table; `found` (from `findings`) adds the quality gates' and the reviewers' rows."""
     figures = cost(manifest, price_per_gpu_hour, now=now if now is not None else time.time())
     table = Table(title=f"campaign {manifest.campaign or '?'}", show_header=False)
     for key, value in figures.items():
@@ -102,4 +133,45 @@ def render_report(manifest: Manifest, price_per_gpu_hour: float | None = None, *
         else:
             table.add_row(key.replace("_", " "), "-" if value is None else f"{value:,}" if isinstance(value, int)
                           else str(value))
+    for label, text in finding_lines(found or {}):
+        table.add_row(label, text)
     return table
+
+
+def finding_lines(found: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) rows for what the gates kept out and what reviewers said, shared by report and card."""
+    lines = []
+    quality = found.get("quality") or {}
+    for gate, counts in (quality.get("excluded_tasks") or {}).items():
+        if counts:
+            lines.append((f"tasks excluded by {gate}", _counted(counts)))
+    for gate, counts in (quality.get("rejected_samples") or {}).items():
+        if counts:
+            lines.append((f"samples rejected by {gate}", _counted(counts)))
+    if quality.get("sample_dedup_rate"):
+        lines.append(("sample dedup rate", f"{quality['sample_dedup_rate']:.2%}"))
+    review = found.get("review")
+    if review:
+        alpha = review["reviewer_alpha"]
+        lines.append(("reviews", f"{review['reviews']:,} by {review['reviewers']} reviewers on "
+                                 f"{review['reviewed_samples']:,} samples ({review['multiply_reviewed']:,} reviewed "
+                                 f"twice or more)"))
+        lines.append(("reviewer agreement", "-" if alpha is None else f"Krippendorff's alpha {alpha:.3f}"))
+        if review["audited"]:
+            lines.append(("audit precision", f"{percent(review['audit_precision'])} of {review['audited']:,} "
+                                             "audited accepted samples kept by people"))
+        for name, v in review["verifiers"].items():
+            audit = f"; on audits {percent(v['audit_precision'])} of {v['audited']}" if v.get("audited") else ""
+            lines.append((f"verifier {name} vs people", f"precision {percent(v['precision'])} of {v['passed']} passed"
+                                                        f"{audit}; agreement {percent(v['agreement'])} of "
+                                                        f"{v['reviewed']}"))
+    return lines
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return "  ".join(f"{key} {n:,}" for key, n in counts.items())
+
+
+def percent(value: float | None) -> str:
+    """A share as `12.5%`, `-` when there is none."""
+    return "-" if value is None else f"{value:.1%}"

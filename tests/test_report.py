@@ -190,3 +190,53 @@ def test_run_resuming_an_output_with_a_broken_manifest_is_one_line_exit_2(tmp_pa
     assert result.exit_code == 2, result.output
     assert result.stderr == (f"error: {store.uri}/manifest.json: counts.accepted: Input should be a valid integer, "
                              "unable to parse string as an integer\n")
+
+
+def gated_output(path) -> LocalStore:
+    """Two tasks a gate kept from the GPU and three samples: accepted, a duplicate of it, and a wrong answer."""
+    from foundry.quality import EXCLUDED_SCHEMA
+    from foundry.types import Sample, Verdict
+
+    def excluded(task_id, gate, method, benchmark=None):
+        return {"task_id": task_id, "prompt": "p", "gate": gate, "reason": f"{benchmark} item 7" if benchmark else
+                "exact copy of t0", "method": method, "score": 1.0, "benchmark": benchmark,
+                "item_id": "7" if benchmark else None, "duplicate_of": None if benchmark else "t0"}
+
+    def sample(index, checks):
+        verdicts = [Verdict(verifier=name, passed=ok, score=float(ok), reason="" if ok else reason)
+                    for name, ok, reason in checks]
+        return Sample(id=f"s{index}", task_id="t0", sample_index=index, prompt="p", completion="c",
+                      verdicts=verdicts, accepted=all(v.passed for v in verdicts))
+
+    store = LocalStore(path)
+    with ShardWriter(store, schemas={"excluded": EXCLUDED_SCHEMA}) as writer:
+        writer.add_task("leak", [], {"excluded": [excluded("leak", "decontaminate", "ngram", "gsm8k")]})
+        writer.add_task("again", [], {"excluded": [excluded("again", "dedup", "exact")]})
+        writer.add_task("t0", [sample(0, [("math", True, "")]),
+                               sample(1, [("math", True, ""), ("dedup", False, "exact duplicate of s0")]),
+                               sample(2, [("math", False, "wrong answer")])])
+    return store
+
+
+def test_the_report_and_card_count_what_the_gates_did(tmp_path):
+    from typer.testing import CliRunner
+
+    from foundry.cli import app
+    from foundry.publish.card import dataset_card
+    from foundry.report import findings
+    from foundry.storage.manifest import read_manifest
+
+    store = gated_output(tmp_path / "out")
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["quality"] == {
+        "excluded_tasks": {"decontaminate": {"gsm8k/ngram": 1}, "dedup": {"exact": 1}},
+        "rejected_samples": {"decontaminate": {}, "dedup": {"exact": 1}},
+        "sample_dedup_rate": 0.5,  # one duplicate of the two samples the verifiers passed
+    }
+    table = CliRunner().invoke(app, ["report", str(tmp_path / "out")]).output
+    assert "tasks excluded by decontaminate" in table and "gsm8k/ngram 1" in table and "50.00%" in table
+    card = dataset_card(read_manifest(store), found=findings(store))
+    assert "| task excluded (decontaminate) | gsm8k/ngram | 1 |" in card
+    assert "| sample rejected (dedup) | exact | 1 |" in card and "Sample dedup rate: 50.00%" in card
+    assert "## Quality gates" not in dataset_card(read_manifest(store))

@@ -11,8 +11,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from foundry.publish.plots import plots_markdown
 from foundry.publish.redact import redact_manifest
-from foundry.report import cost, when
+from foundry.report import cost, percent, when
 from foundry.storage.layout import SHARD_NAME, SPLITS
 from foundry.storage.records import Manifest, ShardEntry, run_states
 from foundry.storage.shards import SCHEMA
@@ -68,8 +69,12 @@ def published_shards(manifest: Manifest, include_rejected: bool = True) -> list[
     return shards
 
 
-def dataset_card(manifest: Manifest, *, repo_id: str | None = None, include_rejected: bool = True) -> str:
-    """README.md for the dataset repo: YAML front matter (configs, tags, size) and what the data is and cost."""
+def dataset_card(manifest: Manifest, *, repo_id: str | None = None, include_rejected: bool = True,
+                 found: dict[str, Any] | None = None, plots: bool = False) -> str:
+    """README.md for the dataset repo: YAML front matter (configs, tags, size) and what the data is and cost.
+
+    `found` (`report.findings`) adds what the quality gates kept out and what reviewers said; `plots` links the
+    PNGs that `foundry push` uploads under `plots/` next to the card."""
     clean, _ = redact_manifest(manifest)
     published = published_shards(clean, include_rejected)
     splits = [split for split in SPLITS if split == "accepted" or any(s.split == split for s in published)]
@@ -82,8 +87,9 @@ def dataset_card(manifest: Manifest, *, repo_id: str | None = None, include_reje
     front |= {"tags": ["synthetic", "foundry"], "task_categories": ["text-generation"],
               "size_categories": [_size_category(rows)], "configs": configs}
     body = "\n\n".join(section for section in (
-        _about(clean), _counts(clean, splits), _cost(clean), _schema(), _loading(repo_id or "<org>/<name>", splits),
-        _provenance(clean, published)) if section)
+        _about(clean), _counts(clean, splits), _quality((found or {}).get("quality")),
+        _review((found or {}).get("review")), plots_markdown() if plots else "", _cost(clean), _schema(),
+        _loading(repo_id or "<org>/<name>", splits), _provenance(clean, published)) if section)
     return f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n{body}\n"
 
 
@@ -148,6 +154,49 @@ def _counts(m: Manifest, splits: list[str]) -> str:
     if others:
         text += "\n\nOther configs (rows):\n\n" + _table(("config", "rows"), others)
     return text + ("\n\n" + _table(("verifier", "passed", "failed", "pass rate"), rows) if rows else "")
+
+
+def _quality(quality: dict[str, Any] | None) -> str:
+    """Per benchmark (and method) the tasks kept from the GPU and the samples rejected, and the dedup rate."""
+    if not quality:
+        return ""
+    rows = [(f"task excluded ({gate})", key, n) for gate, counts in quality["excluded_tasks"].items()
+            for key, n in counts.items()]
+    rows += [(f"sample rejected ({gate})", key, n) for gate, counts in quality["rejected_samples"].items()
+             for key, n in counts.items()]
+    rate = quality.get("sample_dedup_rate") or 0.0
+    if not rows:
+        return ""
+    return ("## Quality gates\n\nTasks that leaked a benchmark or repeated another were kept from the GPU (the "
+            "`excluded` config says why); samples that did were rejected by the `decontaminate` or `dedup` gate. "
+            f"Sample dedup rate: {rate:.2%} of the samples the verifiers passed.\n\n"
+            + _table(("what", "benchmark / method", "count"), rows))
+
+
+def _review(review: dict[str, Any] | None) -> str:
+    """Reviewer agreement (Krippendorff's alpha, overall and per commit) and each verifier against people."""
+    if not review:
+        return ""
+    alpha = review["reviewer_alpha"]
+    text = (f"## Expert review\n\n{review['reviews']:,} reviews by {review['reviewers']} people on "
+            f"{review['reviewed_samples']:,} samples ({review['multiply_reviewed']:,} reviewed twice or more); "
+            "corrections are in the `corrected` config, the events in `reviews`. Reviewer agreement, Krippendorff's "
+            f"alpha (nominal, accept/reject): {'undefined' if alpha is None else f'{alpha:.3f}'}.")
+    if review["audited"]:
+        text += (f" Of {review['audited']:,} accepted samples drawn at random for audit, people kept "
+                 f"{review['audit_precision']:.1%}.")
+    batches = [(batch, "undefined" if a is None else f"{a:.3f}") for batch, a in
+               review["reviewer_alpha_per_batch"].items()]
+    if len(batches) > 1:
+        text += "\n\n" + _table(("commit", "alpha"), batches)
+    rows = [(name, v["passed"], percent(v["precision"]), percent(v.get("audit_precision")), v["reviewed"],
+             percent(v["agreement"])) for name, v in review["verifiers"].items()]
+    if rows:
+        text += ("\n\nEach verifier against people's decision on the same samples (disputed ones left out): "
+                 "precision is the share of the samples it passed that people accepted.\n\n"
+                 + _table(("verifier", "passed", "precision", "precision on audits", "reviewed", "agreement"),
+                          rows))
+    return text
 
 
 def _cost(m: Manifest) -> str:

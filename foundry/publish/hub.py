@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from foundry.publish.card import FIELD_DOCS, NotAnOutput, dataset_card, published_shards
+from foundry.publish.plots import render_plots
 from foundry.publish.redact import REDACTED, redact_manifest
+from foundry.report import findings
 from foundry.storage.layout import MANIFEST, SHARD_NAME
 from foundry.storage.manifest import ManifestError, read_manifest
 from foundry.storage.records import Manifest, ShardEntry
@@ -22,6 +24,8 @@ __all__ = ["CARD", "FIELD_DOCS", "REDACTED", "NotAnOutput", "PushError", "datase
            "redact_manifest"]
 
 CARD = "README.md"
+PLOTS_FOLDER = "plots/"
+"""Where the card's PNGs go, in the dataset repo and in the output (the card links them relative to itself)."""
 
 
 class PushError(Exception):
@@ -64,9 +68,11 @@ def push(
     missing = sorted({s.path for s in shards} - set(store.list("data/")))
     if missing:
         raise NotAnOutput(f"{output_uri}: the manifest lists shards that are missing: {', '.join(missing)}")
-    card = dataset_card(manifest, repo_id=repo_id, include_rejected=include_rejected).encode()
+    images = {f"{PLOTS_FOLDER}{name}": png for name, png in render_plots(store).items()}
+    card = dataset_card(manifest, repo_id=repo_id, include_rejected=include_rejected, found=findings(store),
+                        plots=True).encode()
     public = redact_manifest(manifest)[0].json_bytes()
-    files = {CARD: card, MANIFEST: public}
+    files = {CARD: card, MANIFEST: public, **images}
     _refuse_leaks(manifest, files, token)
 
     from huggingface_hub import HfApi
@@ -80,10 +86,11 @@ def push(
         raise
     except Exception as exc:
         raise PushError(_describe(exc, api.endpoint, repo_id)) from exc
-    try:
-        store.put(CARD, card)  # the output keeps the card it was published with; a read-only output is fine
+    try:  # the output keeps the card it was published with, and its plots; a read-only output is fine
+        for name, data in {**images, CARD: card}.items():
+            store.put(name, data)
     except Exception as exc:
-        logging.getLogger("foundry").warning("published %s, but could not write %s to %s: %s", url, CARD,
+        logging.getLogger("foundry").warning("published %s, but could not write the card and plots to %s: %s", url,
                                              output_uri, exc)
     return url
 

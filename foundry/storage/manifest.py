@@ -28,7 +28,7 @@ from foundry.storage.layout import (COMMIT_NAME, COMMITS, MANIFEST, SHARD_NAME, 
 from foundry.storage.records import Manifest, ManifestError, RunRecord, merge_runs, parse, read_run_records
 
 __all__ = ["COMMITS", "MANIFEST", "SHARD_NAME", "STAGING", "CommitConflict", "Journal", "Manifest", "ManifestError",
-           "RunRecord", "iter_commits", "read_commits", "read_manifest", "shard_key"]
+           "RunRecord", "committed_rows", "iter_commits", "read_commits", "read_manifest", "shard_key"]
 
 _BULKY = ("tasks", "ids")
 """Commit-record fields that grow with the campaign: read once at recovery, never kept in memory."""
@@ -50,6 +50,23 @@ def iter_commits(store: ObjectStore) -> Iterator[dict[str, Any]]:
         data = store.get(key)
         if data is not None:
             yield json.loads(data)
+
+
+def committed_rows(store: ObjectStore, splits: tuple[str, ...],
+                   columns: tuple[str, ...] | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(batch, split, row) for every committed row of `splits`, one shard in memory at a time; `batch` names the
+    commit that holds the row (`00003`, or `p1of2-00003` in a partitioned campaign)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    for record in iter_commits(store):
+        batch = "-".join(filter(None, (record.get("partition"), f"{record['seq']:05d}")))
+        for shard in record["shards"]:
+            data = store.get(shard["path"]) if shard["split"] in splits else None
+            if data is not None:
+                table = pq.read_table(io.BytesIO(data), columns=list(columns) if columns else None)
+                yield from ((batch, shard["split"], row) for row in table.to_pylist())
 
 
 def read_commits(store: ObjectStore) -> list[dict[str, Any]]:

@@ -12,9 +12,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from fixtures.engine import CONFIGS, campaign_yaml
+from typer.testing import CliRunner
 
 from foundry.campaign import Campaign
+from foundry.cli import app
 from foundry.config import load_config
+from foundry.publish.card import dataset_card
+from foundry.report import findings
+from foundry.storage.manifest import read_manifest
+from foundry.storage.uri import open_store
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +75,22 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
         for verdict in row["verdicts"]:
             if verdict["verifier"] == "dedup":
                 assert not row["accepted"] and any(i in verdict["reason"] for i in accepted_ids)
+
+    # The report and the card count what the gates did: per benchmark (and method), and the dedup rate.
+    report = CliRunner().invoke(app, ["report", str(out), "--json"])
+    assert report.exit_code == 0, report.output
+    quality = json.loads(report.output)["quality"]
+    contaminated = quality["excluded_tasks"]["decontaminate"]
+    assert sum(contaminated.values()) == 2 and all(key.startswith("gsm8k/") for key in contaminated)
+    assert quality["excluded_tasks"]["dedup"] == {"exact": len(repeats)}
+    duplicates = sum(any(v["verifier"] == "dedup" for v in s["verdicts"]) for s in samples)
+    assert sum(quality["rejected_samples"]["dedup"].values()) == duplicates
+    gates = {"dedup", "decontaminate"}
+    passed_checks = sum(all(v["passed"] or v["verifier"] in gates for v in s["verdicts"]) for s in samples)
+    assert quality["sample_dedup_rate"] == pytest.approx(duplicates / passed_checks, abs=1e-6)
+    store = open_store(str(out))
+    card = dataset_card(read_manifest(store), found=findings(store))
+    assert "## Quality gates" in card and f"| task excluded (dedup) | exact | {len(repeats)} |" in card
 
     # The per-task table agrees with the samples actually stored, and its posterior with Beta(1, 1) + counts.
     tasks = {row["task_id"]: row for row in split_rows(out, "tasks")}

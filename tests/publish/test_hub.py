@@ -6,6 +6,7 @@ be published (an orphan shard in data/, staging debris, credentials in the confi
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -13,10 +14,12 @@ from fnmatch import fnmatch
 
 import pytest
 import yaml
+from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from foundry.cli import app
-from foundry.report import cost
+from foundry.publish.plots import PLOTS
+from foundry.report import cost, findings
 from foundry.publish.hub import (
     FIELD_DOCS,
     REDACTED,
@@ -129,6 +132,10 @@ def output(request, tmp_path) -> tuple[ObjectStore, str | None, list[str]]:
     return store, server.endpoint_url, [server.access_key, server.secret_key]
 
 
+PLOT_FILES = [f"plots/{file}" for file, _ in PLOTS.values()]
+"""The card's PNGs, uploaded beside it by every push."""
+
+
 def repo_name() -> str:
     return f"foundry-test/ds-{uuid.uuid4().hex[:10]}"
 
@@ -153,19 +160,23 @@ def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output
     received = hub.files(repo)
     shards = [s.path for s in manifest.shards]
     assert len(shards) == 6 and {s.split("-")[0] for s in shards} == {"data/accepted", "data/rejected"}
-    assert set(received) == {*shards, "README.md", "manifest.json"}
+    plots = PLOT_FILES
+    assert set(received) == {*shards, *plots, "README.md", "manifest.json"}
     assert ORPHAN not in received and not any(p.startswith("_foundry/") for p in received)
     for path in shards:
         assert received[path] == store.get(path), path
-    card = dataset_card(manifest, repo_id=repo)
+    card = dataset_card(manifest, repo_id=repo, found=findings(store), plots=True)
     assert received["README.md"] == card.encode() == store.get("README.md")  # the output keeps the card too
+    for path in plots:  # linked from the card, kept in the output beside it, and real images
+        assert f"]({path})" in card and received[path] == store.get(path)
+        assert imread(io.BytesIO(received[path]), format="png").shape[2] in (3, 4)
     assert received["manifest.json"] == redact_manifest(manifest)[0].json_bytes()
 
     requests = [r for r in hub.requests[before:] if r["path"] != "/api/agent-harnesses"]  # huggingface_hub's own
     errors = [(r["method"], r["path"].split("?")[0], r["status"]) for r in requests if r["status"] >= 300]
     assert errors == [("GET", f"/api/datasets/{repo}/tree/main/data", 404)]  # a new repo has no data/ yet
     uploads = [r for r in requests if r["method"] == "PUT"]
-    assert sorted(r["body"] for r in uploads) == sorted(received[p] for p in shards)  # shards go up as LFS objects
+    assert sorted(r["body"] for r in uploads) == sorted(received[p] for p in shards + plots)  # LFS objects
     assert all("authorization" not in r["headers"] for r in uploads)  # storage URLs never see the token
     assert all(r["headers"]["authorization"] == f"Bearer {hub.token}" for r in requests if r["method"] != "PUT")
     for value in [*secret.values(), *s3_keys, hub.token]:
@@ -232,7 +243,7 @@ def test_repush_without_rejected_removes_stale_shards_and_keeps_license(hub, tmp
 
     received = hub.files(repo)
     accepted = [s.path for s in manifest.shards if s.split == "accepted"]
-    assert set(received) == {*accepted, "README.md", "manifest.json"}  # older shards would match the globs
+    assert set(received) == {*accepted, *PLOT_FILES, "README.md", "manifest.json"}  # older shards would match the globs
     meta = front_matter(received["README.md"].decode())
     assert meta["license"] == "apache-2.0"
     assert [c["config_name"] for c in meta["configs"]] == ["default"]
@@ -245,9 +256,10 @@ def test_large_outputs_go_up_in_batches_with_the_card_last(hub, tmp_path):
     push(store.uri, repo, token=hub.token, revision="v1", files_per_commit=2, read_bytes=1)
 
     commits = [c for c in hub.commits if c["repo"] == repo]
-    assert [len(c["added"]) for c in commits] == [2, 2, 4] and {c["revision"] for c in commits} == {"v1"}
+    assert [len(c["added"]) for c in commits] == [2, 2, 8] and {c["revision"] for c in commits} == {"v1"}
     assert "README.md" in commits[-1]["added"] and not any("README.md" in c["added"] for c in commits[:-1])
-    assert set(hub.files(repo, "v1")) == {*(s.path for s in manifest.shards), "README.md", "manifest.json"}
+    assert set(hub.files(repo, "v1")) == {*(s.path for s in manifest.shards), *PLOT_FILES, "README.md",
+                                           "manifest.json"}
     assert hub.files(repo, "main") == {}
 
 
@@ -344,7 +356,7 @@ def test_a_partitioned_output_is_pushed_whole(hub, tmp_path):
     repo = repo_name()
     push(store.uri, repo, token=hub.token)
     received = hub.files(repo)
-    assert set(received) == {*shards, "README.md", "manifest.json"}
+    assert set(received) == {*shards, *PLOT_FILES, "README.md", "manifest.json"}
     configs = {c["config_name"]: c["data_files"][0]["path"] for c in front_matter(received["README.md"].decode())["configs"]}
     assert {p for p in received if fnmatch(p, configs["default"])} | {p for p in received
                                                                        if fnmatch(p, configs["rejected"])} == shards
