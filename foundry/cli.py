@@ -164,15 +164,30 @@ def push(
     token_env: Annotated[str, typer.Option(
         help="Variable holding the Hub token; if HF_TOKEN is unset, your saved `hf auth login` is used.")]
     = "HF_TOKEN",
+    export_formats: Annotated[list[str] | None, typer.Option(
+        "--export", help="Also publish a training-ready export as a config of its name: sft, preference or rl "
+                         "(repeat for several).", show_default=False)] = None,
+    min_pass_rate: Annotated[float | None, typer.Option(help="Exports: keep tasks whose pass rate is at least "
+                                                             "this.")] = None,
+    max_pass_rate: Annotated[float | None, typer.Option(help="Exports: keep tasks whose pass rate is at most "
+                                                             "this.")] = None,
 ) -> None:
-    """Publish an output's committed shards as a Hugging Face dataset, with a generated card; print the commit URL."""
+    """Publish an output's committed shards as a Hugging Face dataset, with a generated card and its plots, and any
+    training-ready exports as configs of their own; print the commit URL."""
     import os
     import re
 
+    from foundry.publish.export import ExportError, ExportOptions
     from foundry.publish.hub import NotAnOutput, PushError
     from foundry.publish.hub import push as push_to_hub
 
     problems = []
+    exports = [ExportOptions(fmt, min_pass_rate, max_pass_rate) for fmt in dict.fromkeys(export_formats or [])]
+    for options in exports:
+        try:
+            options.check()
+        except ExportError as exc:
+            problems.append(str(exc).replace("--format", "--export"))
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id) or ".." in repo_id or "--" in repo_id:
         problems.append(f"--repo-id {repo_id!r}: expected org/name (letters, digits, '-', '_', '.')")
     token = os.environ.get(token_env) or None
@@ -182,7 +197,7 @@ def push(
         bad_input(problems)
     try:
         url = push_to_hub(output, repo_id, token=token, private=private, revision=revision,
-                          include_rejected=include_rejected)
+                          include_rejected=include_rejected, exports=exports)
     except NotAnOutput as exc:
         bad_input([str(exc)])
     except PushError as exc:

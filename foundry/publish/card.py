@@ -60,6 +60,10 @@ def split_glob(split: str) -> str:
     return f"data/{split}-*.parquet"
 
 
+def export_glob(fmt: str) -> str:
+    return f"{fmt}/train-*.parquet"
+
+
 def published_shards(manifest: Manifest, include_rejected: bool = True) -> list[ShardEntry]:
     """The committed shards to publish, in commit order; a path outside data/<split>-NNNNN.parquet is an error."""
     shards = [s for s in manifest.shards if include_rejected or s.split != "rejected"]
@@ -70,16 +74,20 @@ def published_shards(manifest: Manifest, include_rejected: bool = True) -> list[
 
 
 def dataset_card(manifest: Manifest, *, repo_id: str | None = None, include_rejected: bool = True,
-                 found: dict[str, Any] | None = None, plots: bool = False) -> str:
+                 found: dict[str, Any] | None = None, plots: bool = False, exports: dict[str, int] | None = None
+                 ) -> str:
     """README.md for the dataset repo: YAML front matter (configs, tags, size) and what the data is and cost.
 
     `found` (`report.findings`) adds what the quality gates kept out and what reviewers said; `plots` links the
-    PNGs that `foundry push` uploads under `plots/` next to the card."""
+    PNGs that `foundry push` uploads under `plots/` next to the card; `exports` (format -> rows) are the
+    training-ready configs uploaded as `<format>/train-*.parquet`."""
     clean, _ = redact_manifest(manifest)
     published = published_shards(clean, include_rejected)
     splits = [split for split in SPLITS if split == "accepted" or any(s.split == split for s in published)]
+    exports = exports or {}
     configs = [{"config_name": config_name(split), "data_files": [{"split": "train", "path": split_glob(split)}]}
                for split in splits]
+    configs += [{"config_name": fmt, "data_files": [{"split": "train", "path": export_glob(fmt)}]} for fmt in exports]
     rows = clean.accepted + (clean.rejected if "rejected" in splits else 0)
     front: dict[str, Any] = {}
     if (clean.config or {}).get("license"):
@@ -88,8 +96,9 @@ def dataset_card(manifest: Manifest, *, repo_id: str | None = None, include_reje
               "size_categories": [_size_category(rows)], "configs": configs}
     body = "\n\n".join(section for section in (
         _about(clean), _counts(clean, splits), _quality((found or {}).get("quality")),
-        _review((found or {}).get("review")), plots_markdown() if plots else "", _cost(clean), _schema(),
-        _loading(repo_id or "<org>/<name>", splits), _provenance(clean, published)) if section)
+        _review((found or {}).get("review")), _exports(exports), plots_markdown() if plots else "", _cost(clean),
+        _schema(), _loading(repo_id or "<org>/<name>", [*splits, *exports]), _provenance(clean, published))
+        if section)
     return f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n{body}\n"
 
 
@@ -197,6 +206,23 @@ def _review(review: dict[str, Any] | None) -> str:
                  + _table(("verifier", "passed", "precision", "precision on audits", "reviewed", "agreement"),
                           rows))
     return text
+
+
+_EXPORT_TEXT = {
+    "sft": "accepted samples as `messages` conversations (the reasoning kept in its think block), for SFT trainers",
+    "preference": "`prompt`, `chosen`, `rejected`: an accepted and a rejected sample of the same task, each with "
+                  "its verdicts, for DPO-style trainers",
+    "rl": "one row per task: prompt, reference, tests and its pass rate with a 90% interval, for RL (GRPO-style) "
+          "trainers",
+}
+
+
+def _exports(exports: dict[str, int]) -> str:
+    if not exports:
+        return ""
+    rows = [(f"`{fmt}`", rows, _EXPORT_TEXT[fmt]) for fmt, rows in exports.items()]
+    return ("## Training-ready configs\n\nWritten by `foundry export` from the committed samples (TRL's "
+            "conversational formats):\n\n" + _table(("config", "rows", "what"), rows))
 
 
 def _cost(m: Manifest) -> str:

@@ -8,10 +8,16 @@ can carry credentials.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from foundry.publish.card import FIELD_DOCS, NotAnOutput, dataset_card, published_shards
+from foundry.publish.export import FORMATS, ExportError, ExportOptions, ExportSummary, export
 from foundry.publish.plots import render_plots
 from foundry.publish.redact import REDACTED, redact_manifest
 from foundry.report import findings
@@ -24,6 +30,8 @@ __all__ = ["CARD", "FIELD_DOCS", "REDACTED", "NotAnOutput", "PushError", "datase
            "redact_manifest"]
 
 CARD = "README.md"
+EXPORT_FILE = re.compile(rf"(?:{'|'.join(FORMATS)})/train-\d{{5,}}\.parquet")
+"""A file of a published export: `<format>/train-NNNNN.parquet` (the export's own data/ file names)."""
 PLOTS_FOLDER = "plots/"
 """Where the card's PNGs go, in the dataset repo and in the output (the card links them relative to itself)."""
 
@@ -46,6 +54,7 @@ def push(
     endpoint_url: str | None = None,
     files_per_commit: int = 1000,
     read_bytes: int = 2**30,
+    exports: list[ExportOptions] | None = None,
 ) -> str:
     """Publish the output at `output_uri` to the dataset repo `repo_id`; returns the URL of the last commit.
 
@@ -53,6 +62,7 @@ def push(
     `files_per_commit` at a time; the last commit adds the card and manifest and removes shards of an earlier push
     that this one does not list, so the card's globs only ever match what this manifest committed.
     `endpoint` is the Hub (default: huggingface_hub's, which honours HF_ENDPOINT); `endpoint_url` the S3 endpoint.
+    `exports` (sft, preference, rl) are written to a temporary folder and published as configs of those names.
     """
     try:
         store = open_store(output_uri, endpoint_url=endpoint_url)
@@ -68,24 +78,28 @@ def push(
     missing = sorted({s.path for s in shards} - set(store.list("data/")))
     if missing:
         raise NotAnOutput(f"{output_uri}: the manifest lists shards that are missing: {', '.join(missing)}")
-    images = {f"{PLOTS_FOLDER}{name}": png for name, png in render_plots(store).items()}
-    card = dataset_card(manifest, repo_id=repo_id, include_rejected=include_rejected, found=findings(store),
-                        plots=True).encode()
-    public = redact_manifest(manifest)[0].json_bytes()
-    files = {CARD: card, MANIFEST: public, **images}
-    _refuse_leaks(manifest, files, token)
+    with tempfile.TemporaryDirectory(prefix="foundry-push-") as folder:
+        exported = _export(output_uri, exports or [], Path(folder), endpoint_url)
+        images = {f"{PLOTS_FOLDER}{name}": png for name, png in render_plots(store).items()}
+        card = dataset_card(manifest, repo_id=repo_id, include_rejected=include_rejected, found=findings(store),
+                            plots=True, exports={fmt: s.rows for fmt, (s, _) in exported.items()}).encode()
+        public = redact_manifest(manifest)[0].json_bytes()
+        files = {CARD: card, MANIFEST: public, **images}
+        _refuse_leaks(manifest, files, token)
+        uploads = [Upload(s.path, s.bytes, partial(_shard_bytes, store, s)) for s in shards]
+        uploads += [upload for _, export_uploads in exported.values() for upload in export_uploads]
 
-    from huggingface_hub import HfApi
+        from huggingface_hub import HfApi
 
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        url = _upload(api, store, repo_id, shards, files, private=private, revision=revision,
-                      files_per_commit=files_per_commit, read_bytes=read_bytes,
-                      message=f"Publish campaign {manifest.campaign or '?'} (foundry push)")
-    except NotAnOutput:
-        raise
-    except Exception as exc:
-        raise PushError(_describe(exc, api.endpoint, repo_id)) from exc
+        api = HfApi(endpoint=endpoint, token=token)
+        try:
+            url = _upload(api, repo_id, uploads, files, private=private, revision=revision,
+                          files_per_commit=files_per_commit, read_bytes=read_bytes,
+                          message=f"Publish campaign {manifest.campaign or '?'} (foundry push)")
+        except NotAnOutput:
+            raise
+        except Exception as exc:
+            raise PushError(_describe(exc, api.endpoint, repo_id)) from exc
     try:  # the output keeps the card it was published with, and its plots; a read-only output is fine
         for name, data in {**images, CARD: card}.items():
             store.put(name, data)
@@ -110,20 +124,45 @@ def _refuse_leaks(manifest: Manifest, files: dict[str, bytes], token: str | None
                         "pass secrets through engine.env, which rows never record")
 
 
-def _upload(api, store: ObjectStore, repo_id: str, shards: list[ShardEntry], files: dict[str, bytes], *,
-            private: bool, revision: str | None, files_per_commit: int, read_bytes: int, message: str) -> str:
+@dataclass(frozen=True)
+class Upload:
+    """A file for the repo, read only when its batch goes up (a campaign's shards never sit in memory at once)."""
+
+    path: str
+    size: int
+    read: Callable[[], bytes]
+
+
+def _export(output_uri: str, exports: list[ExportOptions], folder: Path,
+            endpoint_url: str | None) -> dict[str, tuple[ExportSummary, list[Upload]]]:
+    """Each export written under `folder`, its files to publish as `<format>/train-NNNNN.parquet`."""
+    exported = {}
+    for options in exports:
+        try:
+            summary = export(output_uri, str(folder / options.format), options,
+                             **({"endpoint_url": endpoint_url} if endpoint_url else {}))
+        except ExportError as exc:
+            raise NotAnOutput(f"export {options.format}: {exc}") from None
+        files = [folder / options.format / key for key in summary.files]
+        exported[options.format] = (summary, [Upload(f"{options.format}/{file.name}", file.stat().st_size,
+                                                     file.read_bytes) for file in files])
+    return exported
+
+
+def _upload(api, repo_id: str, uploads: list[Upload], files: dict[str, bytes], *, private: bool,
+            revision: str | None, files_per_commit: int, read_bytes: int, message: str) -> str:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
-    batches = [shards[i:i + files_per_commit] for i in range(0, len(shards), files_per_commit)] or [[]]
-    stale = sorted(set(_remote_shards(api, repo_id, revision)) - {s.path for s in shards})
+    batches = [uploads[i:i + files_per_commit] for i in range(0, len(uploads), files_per_commit)] or [[]]
+    stale = sorted(set(_remote_data(api, repo_id, revision)) - {u.path for u in uploads})
     url = ""
     for number, batch in enumerate(batches, 1):
         operations: list[Any] = []
         for group in _groups(batch, read_bytes):
-            added = [CommitOperationAdd(s.path, path_or_fileobj=_shard_bytes(store, s)) for s in group]
+            added = [CommitOperationAdd(u.path, path_or_fileobj=u.read()) for u in group]
             api.preupload_lfs_files(repo_id, additions=added, repo_type="dataset", revision=revision)
             operations += added
         final = number == len(batches)
@@ -136,27 +175,33 @@ def _upload(api, store: ObjectStore, repo_id: str, shards: list[ShardEntry], fil
     return url
 
 
-def _remote_shards(api, repo_id: str, revision: str | None) -> list[str]:
-    """Shard files already in the repo (from an earlier push), which the card's globs would otherwise pick up."""
+def _remote_data(api, repo_id: str, revision: str | None) -> list[str]:
+    """Shards and export files already in the repo (from an earlier push), which the card's globs would otherwise
+    pick up: the top level first, then only the folders a push writes."""
     from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.hf_api import RepoFolder
 
-    try:
-        entries = list(api.list_repo_tree(repo_id, path_in_repo="data", repo_type="dataset", revision=revision))
-    except EntryNotFoundError:
-        return []
-    return [e.path for e in entries if SHARD_NAME.fullmatch(e.path)]
+    def tree(folder: str | None) -> list[Any]:
+        try:
+            return list(api.list_repo_tree(repo_id, path_in_repo=folder, repo_type="dataset", revision=revision))
+        except EntryNotFoundError:
+            return []
+
+    folders = [e.path for e in tree(None) if isinstance(e, RepoFolder) and e.path in ("data", *FORMATS)]
+    return [e.path for folder in folders for e in tree(folder)
+            if SHARD_NAME.fullmatch(e.path) or EXPORT_FILE.fullmatch(e.path)]
 
 
-def _groups(shards: list[ShardEntry], read_bytes: int) -> Iterator[list[ShardEntry]]:
-    """Runs of shards of at most `read_bytes` together (at least one each): what is held in memory at once."""
-    group: list[ShardEntry] = []
+def _groups(uploads: list[Upload], read_bytes: int) -> Iterator[list[Upload]]:
+    """Runs of files of at most `read_bytes` together (at least one each): what is held in memory at once."""
+    group: list[Upload] = []
     size = 0
-    for shard in shards:
-        if group and size + shard.bytes > read_bytes:
+    for upload in uploads:
+        if group and size + upload.size > read_bytes:
             yield group
             group, size = [], 0
-        group.append(shard)
-        size += shard.bytes
+        group.append(upload)
+        size += upload.size
     if group:
         yield group
 

@@ -174,7 +174,7 @@ def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output
 
     requests = [r for r in hub.requests[before:] if r["path"] != "/api/agent-harnesses"]  # huggingface_hub's own
     errors = [(r["method"], r["path"].split("?")[0], r["status"]) for r in requests if r["status"] >= 300]
-    assert errors == [("GET", f"/api/datasets/{repo}/tree/main/data", 404)]  # a new repo has no data/ yet
+    assert errors == []  # a new repo's top level is listed, and it has no data/ folder to list yet
     uploads = [r for r in requests if r["method"] == "PUT"]
     assert sorted(r["body"] for r in uploads) == sorted(received[p] for p in shards + plots)  # LFS objects
     assert all("authorization" not in r["headers"] for r in uploads)  # storage URLs never see the token
@@ -315,6 +315,8 @@ def test_cli_push_succeeds(hub, tmp_path):
     (["--repo-id", "org/name"], "no manifest.json"),
     (["--repo-id", "no-namespace"], "expected org/name"),
     (["--repo-id", "org/name", "--token-env", "FOUNDRY_UNSET_TOKEN"], "FOUNDRY_UNSET_TOKEN is not set"),
+    (["--repo-id", "org/name", "--export", "dpo"], "--export 'dpo': expected one of sft, preference, rl"),
+    (["--repo-id", "org/name", "--export", "rl", "--min-pass-rate", "1.5"], "--min-pass-rate 1.5"),
 ])
 def test_cli_push_bad_input_exits_2(hub, tmp_path, args, reason):
     result = invoke(str(tmp_path), *args)
@@ -360,3 +362,40 @@ def test_a_partitioned_output_is_pushed_whole(hub, tmp_path):
     configs = {c["config_name"]: c["data_files"][0]["path"] for c in front_matter(received["README.md"].decode())["configs"]}
     assert {p for p in received if fnmatch(p, configs["default"])} | {p for p in received
                                                                        if fnmatch(p, configs["rejected"])} == shards
+
+
+def test_push_publishes_training_ready_exports_as_configs(hub, tmp_path, monkeypatch):
+    """Tasks of known outcome (yield_output): mid passes 2 of 4, easy 4 of 4, hard 0 of 4."""
+    from publish.yield_output import write_output as write_known_output
+
+    out = write_known_output(tmp_path / "out")
+    repo = repo_name()
+    result = invoke(out, "--repo-id", repo, "--export", "sft", "--export", "preference", "--export", "rl",
+                    env={"HF_TOKEN": hub.token})
+    assert result.exit_code == 0, result.output
+    received = hub.files(repo)
+    card = received["README.md"].decode()
+    configs = {c["config_name"]: c["data_files"][0]["path"] for c in front_matter(card)["configs"]}
+    assert {name: configs[name] for name in ("sft", "preference", "rl")} == {
+        "sft": "sft/train-*.parquet", "preference": "preference/train-*.parquet", "rl": "rl/train-*.parquet"}
+    assert "## Training-ready configs" in card and "| `sft` | 6 |" in card and "| `rl` | 3 |" in card
+
+    import datasets
+    import huggingface_hub.constants
+
+    with monkeypatch.context() as offline:
+        offline.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        offline.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+        repo_dir, cache = str(hub.repo_dir(repo)), str(tmp_path / "cache")
+        sft = datasets.load_dataset(repo_dir, "sft", split="train", cache_dir=cache)
+        assert sorted(sft["task_id"]) == ["easy"] * 4 + ["mid"] * 2  # accepted samples only
+        assert all(row["messages"][-1]["role"] == "assistant" for row in sft)
+        pairs = datasets.load_dataset(repo_dir, "preference", split="train", cache_dir=cache)
+        assert pairs["task_id"] == ["mid"]  # the only task with both an accepted and a rejected sample
+        assert pairs[0]["chosen_id"] in {"mid-0", "mid-2"} and pairs[0]["rejected_id"] in {"mid-1", "mid-3"}
+        rl = datasets.load_dataset(repo_dir, "rl", split="train", cache_dir=cache)
+        assert sorted(zip(rl["task_id"], rl["pass_rate"])) == [("easy", 5 / 6), ("hard", 1 / 6), ("mid", 0.5)]
+
+    # a push without exports removes the earlier export files, or the old configs' globs would still match
+    assert invoke(out, "--repo-id", repo, env={"HF_TOKEN": hub.token}).exit_code == 0
+    assert not any(p.split("/")[0] in ("sft", "preference", "rl") for p in hub.files(repo))
