@@ -143,7 +143,7 @@ def report(
         bad_input([str(exc)])
     if manifest is None:
         bad_input([f"{output}: no manifest.json (not a campaign output, or no commit yet)"])
-    found = findings(store)
+    found = findings(store, manifest)
     if as_json:
         out.print_json(json.dumps(cost(manifest, price_per_gpu_hour) | found))
     else:

@@ -70,13 +70,16 @@ def cost(manifest: Manifest, price_per_gpu_hour: float | None = None, *, now: fl
     return report
 
 
-def findings(store: ObjectStore) -> dict[str, Any]:
+def findings(store: ObjectStore, manifest: Manifest | None = None) -> dict[str, Any]:
     """Figures only the committed rows know: what the quality gates kept out or rejected, and, once reviews were
-    compacted, how people agree with each other and with each verifier. Sample shards are read a few columns and
-    one shard at a time, so an output of millions of rows is never held in memory."""
+    compacted, how people agree with each other and with each verifier. Sample shards are read (a few columns, one
+    shard at a time) only when the campaign had gates or people reviewed it; otherwise this is free."""
     kept: dict[str, list[dict[str, Any]]] = {"excluded": [], "reviews": []}
     for _, split, row in committed_rows(store, ("excluded", "reviews")):
         kept[split].append(row)
+    gated = bool(kept["excluded"]) or bool(((manifest.config if manifest else None) or {}).get("quality"))
+    if not gated and not kept["reviews"]:
+        return {}
     reviewed = {row["sample_id"] for row in kept["reviews"]}
     verified: dict[str, Verified] = {}
 
@@ -87,6 +90,8 @@ def findings(store: ObjectStore) -> dict[str, Any]:
             yield row
 
     figures: dict[str, Any] = {"quality": quality_counts(kept["excluded"], samples())}
+    if not gated:
+        figures = {}
     if kept["reviews"]:
         events = sorted(map(event_of, kept["reviews"]), key=lambda event: event.seq)
         figures["review"] = review_figures(events, verified)

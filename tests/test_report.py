@@ -236,7 +236,8 @@ def test_the_report_and_card_count_what_the_gates_did(tmp_path):
     }
     table = CliRunner().invoke(app, ["report", str(tmp_path / "out")]).output
     assert "tasks excluded by decontaminate" in table and "gsm8k/ngram 1" in table and "50.00%" in table
-    card = dataset_card(read_manifest(store), found=findings(store))
+    manifest = read_manifest(store)
+    card = dataset_card(manifest, found=findings(store, manifest))
     assert "| task excluded (decontaminate) | gsm8k/ngram | 1 |" in card
     assert "| sample rejected (dedup) | exact | 1 |" in card and "Sample dedup rate: 50.00%" in card
     assert "## Quality gates" not in dataset_card(read_manifest(store))

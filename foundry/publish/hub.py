@@ -81,8 +81,9 @@ def push(
     with tempfile.TemporaryDirectory(prefix="foundry-push-") as folder:
         exported = _export(output_uri, exports or [], Path(folder), endpoint_url)
         images = {f"{PLOTS_FOLDER}{name}": png for name, png in render_plots(store).items()}
-        card = dataset_card(manifest, repo_id=repo_id, include_rejected=include_rejected, found=findings(store),
-                            plots=True, exports={fmt: s.rows for fmt, (s, _) in exported.items()}).encode()
+        card = dataset_card(manifest, repo_id=repo_id, include_rejected=include_rejected,
+                            found=findings(store, manifest), plots=True,
+                            exports={fmt: s.rows for fmt, (s, _) in exported.items()}).encode()
         public = redact_manifest(manifest)[0].json_bytes()
         files = {CARD: card, MANIFEST: public, **images}
         _refuse_leaks(manifest, files, token)

@@ -89,7 +89,8 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
     passed_checks = sum(all(v["passed"] or v["verifier"] in gates for v in s["verdicts"]) for s in samples)
     assert quality["sample_dedup_rate"] == pytest.approx(duplicates / passed_checks, abs=1e-6)
     store = open_store(str(out))
-    card = dataset_card(read_manifest(store), found=findings(store))
+    written = read_manifest(store)
+    card = dataset_card(written, found=findings(store, written))
     assert "## Quality gates" in card and f"| task excluded (dedup) | exact | {len(repeats)} |" in card
 
     # The per-task table agrees with the samples actually stored, and its posterior with Beta(1, 1) + counts.

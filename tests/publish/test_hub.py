@@ -165,7 +165,7 @@ def test_push_uploads_exactly_the_committed_shards_card_and_manifest(hub, output
     assert ORPHAN not in received and not any(p.startswith("_foundry/") for p in received)
     for path in shards:
         assert received[path] == store.get(path), path
-    card = dataset_card(manifest, repo_id=repo, found=findings(store), plots=True)
+    card = dataset_card(manifest, repo_id=repo, found=findings(store, manifest), plots=True)
     assert received["README.md"] == card.encode() == store.get("README.md")  # the output keeps the card too
     for path in plots:  # linked from the card, kept in the output beside it, and real images
         assert f"]({path})" in card and received[path] == store.get(path)
