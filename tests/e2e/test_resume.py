@@ -64,6 +64,14 @@ def stored_ids(out: Path) -> list[str]:
     return [r["id"] for f in files for r in pq.read_table(f).to_pylist()]
 
 
+def task_table(out: Path) -> dict[str, dict]:
+    """data/tasks-* rows by task id (a task with two rows would be a doubled commit: asserted not to happen)."""
+    rows = [r for f in sorted(glob.glob(str(out / "data" / "tasks-*.parquet"))) for r in pq.read_table(f).to_pylist()]
+    by_task = {r["task_id"]: r for r in rows}
+    assert len(by_task) == len(rows), "a task has two rows in the task table"
+    return by_task
+
+
 def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     config_path = campaign_yaml(
         tmp_path, stop_after_accepted=None, max_samples_per_task=None, sampling__n=3, sampling__max_tokens=48,
@@ -85,6 +93,8 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
 
     partial = stored_ids(out)
     assert len(partial) == len(set(partial)) and set(partial) < expected
+    tables_before = task_table(out)
+    assert tables_before and all(row["samples"] == 3 for row in tables_before.values())
 
     process = start(config_path, "--resume")
     stdout, stderr = process.communicate(timeout=600)
@@ -102,3 +112,14 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert [r["state"] for r in killed] == ["killed", "killed"]
     assert all(0 < r["counted_seconds"] <= lifetime for r, lifetime in zip(killed, lifetimes)), (killed, lifetimes)
     assert not glob.glob(str(out / "_foundry" / "staging" / "**" / "*.parquet"), recursive=True)
+    # The per-task table: one row per task, the rows committed before the kills exactly as they were (resume reads
+    # them, recomputes nothing), and every row counting the samples actually stored for its task.
+    tables = task_table(out)
+    assert sorted(tables) == [f"smoke-{t:02d}" for t in range(16)]
+    assert {task: tables[task] for task in tables_before} == tables_before
+    files = [f for split in ("accepted", "rejected") for f in glob.glob(str(out / "data" / f"{split}-*.parquet"))]
+    stored = [r for f in files for r in pq.read_table(f, columns=["task_id", "accepted"]).to_pylist()]
+    for task, row in tables.items():
+        mine = [r for r in stored if r["task_id"] == task]
+        assert (row["samples"], row["accepted"]) == (len(mine), sum(r["accepted"] for r in mine)), task
+        assert (row["posterior_alpha"], row["posterior_beta"]) == (1 + row["accepted"], 1 + 3 - row["accepted"])
