@@ -1,7 +1,7 @@
 """Is this text a benchmark item? Word n-gram coverage first, then (optionally) embedding similarity.
 
-The n-gram stage is exact and cheap and sees verbatim copies, copies wrapped in other text and, with numbers
-masked, copies with their numbers changed. The embedding stage runs only on what the n-gram stage let through and
+The n-gram stage is exact and cheap and sees verbatim copies, copies wrapped in other text and, with numbers and
+capitalized words masked, copies with their numbers changed or their names swapped. The embedding stage runs only on what the n-gram stage let through and
 catches rephrasings: alone above a high cosine, or above a lower one when the same item also shares a few of its
 n-grams with the text (`ngram+embedding`). Every finding says which stage found it (`method`: `ngram`,
 `embedding`, `ngram+embedding`), so a report can count them apart.
@@ -45,12 +45,17 @@ class Decontaminator:
 
     def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5, mask_numbers: bool = True,
                  embedder: Embedder | None = None, embedding_threshold: float = 0.85,
-                 supported_threshold: float = 0.75, support_coverage: float = 0.1):
+                 supported_threshold: float = 0.75, support_coverage: float = 0.1, near_miss: float = 0.05):
         self.items, self.threshold, self.embedding_threshold = items, threshold, embedding_threshold
         self.supported_threshold, self.support_coverage = supported_threshold, support_coverage
         # Questions are compared with numbers masked (a changed number is still the same item); answers as they
         # are: masked, worked solutions of different problems look alike ("0 0 0 0 0 0 0 0").
-        self.questions = NgramIndex([i.text for i in items], n=n, mask_numbers=mask_numbers)
+        # Capitalized words are masked too, so a copy with its names swapped still matches; a near miss (some of an
+        # item's n-grams, not enough) is checked again with them as they are, so a copy in lower case is not lost.
+        # Only near misses: clean texts pay for one index.
+        self.questions = NgramIndex([i.text for i in items], n=n, mask_numbers=mask_numbers, mask_names=True)
+        self.cased = NgramIndex([i.text for i in items], n=n, mask_numbers=mask_numbers)
+        self.near_miss = near_miss
         self.answer_items = [index for index, item in enumerate(items) if item.answer]
         self.answers = NgramIndex([items[i].answer for i in self.answer_items], n=n, mask_numbers=False)
         self.embedding = EmbeddingIndex([i.text for i in items], embedder) if embedder else None
@@ -88,6 +93,9 @@ class Decontaminator:
         best = None
         for index, field, positions in ((self.questions, "text", None), (self.answers, "answer", self.answer_items)):
             match = index.best(text, longest=False)
+            if field == "text" and match is not None and self.near_miss <= match.coverage < self.threshold:
+                cased = self.cased.best(text, longest=False)
+                match = cased if cased is not None and cased.coverage > match.coverage else match
             if match is not None and match.coverage >= self.threshold and (best is None or match.coverage > best[0]):
                 best = (match.coverage, field, match.doc if positions is None else positions[match.doc])
         if best is None:

@@ -28,9 +28,10 @@ class NgramMatch:
 class NgramIndex:
     """Distinct n-gram hashes of every document, sorted, with posting lists of the documents holding them."""
 
-    def __init__(self, documents: list[str], n: int = 8, mask_numbers: bool = True, max_postings: int = 50):
-        self.n, self.mask_numbers, self.max_postings = n, mask_numbers, max_postings
-        per_doc = [np.unique(gram_hashes(words(d, mask_numbers), n)) for d in documents]
+    def __init__(self, documents: list[str], n: int = 8, mask_numbers: bool = True, max_postings: int = 50,
+                 mask_names: bool = False):
+        self.n, self.mask_numbers, self.max_postings, self.mask_names = n, mask_numbers, max_postings, mask_names
+        per_doc = [np.unique(gram_hashes(words(d, mask_numbers, mask_names), n)) for d in documents]
         self.gram_counts = np.array([len(g) for g in per_doc], dtype=np.int64)
         """Distinct n-grams per document; 0 for documents shorter than n words (the n-gram stage skips them)."""
         all_hashes = np.concatenate(per_doc) if per_doc else np.empty(0, dtype=np.uint64)
@@ -46,7 +47,7 @@ class NgramIndex:
     def best(self, text: str, doc: int | None = None, longest: bool = True) -> NgramMatch | None:
         """The document this text covers most (or the given `doc`), or None when they share no (informative)
         n-gram. `longest=False` skips the longest-run figure (0), which no decision needs."""
-        query = gram_hashes(words(text, self.mask_numbers), self.n)
+        query = gram_hashes(words(text, self.mask_numbers, self.mask_names), self.n)
         if not len(query) or not len(self.hashes):
             return None
         slot = np.searchsorted(self.hashes, query)

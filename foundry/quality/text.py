@@ -2,7 +2,8 @@
 
 Normalization is what makes "Janet's ducks lay 16 eggs." and "janet s ducks lay 16 eggs" the same text: NFKC,
 lowercase, every run of punctuation or whitespace becomes one space. Optionally numbers become one placeholder, so a
-benchmark item with its numbers changed still shares its word n-grams with the original.
+benchmark item with its numbers changed still shares its word n-grams with the original, and capitalized words
+another, so one with its names swapped does too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import xxhash
 _NUMBER = re.compile(r"(?<!\w)\d+(?:[.,]\d+)*")  # a number starts a word: "x2", "mp3", "w10" stay words
 _NON_WORD = re.compile(r"[\W_]+")  # punctuation, symbols and whitespace, in every script
 NUMBER_TOKEN = "0"
+_CAPITALIZED = re.compile(r"(?<![\w'’])[A-Z][a-z]+\b")  # "Janet", "How"; not "iPhone", "NASA" or "x2"
+NAME_TOKEN = "xname"
 
 # Fixed odd multipliers: a gram's hash is sum(token_hash[i] * _MIX[i]) mod 2**64, so it is order-sensitive, computed
 # for all grams of a text at once with numpy, and the same in every process (no per-process hash seed).
@@ -24,16 +27,20 @@ _MIX = np.array(
 )
 
 
-def normalize(text: str, mask_numbers: bool = False) -> str:
-    """Lowercase, punctuation and whitespace collapsed to single spaces; numbers to one placeholder if asked."""
-    text = unicodedata.normalize("NFKC", text).lower()
+def normalize(text: str, mask_numbers: bool = False, mask_names: bool = False) -> str:
+    """Lowercase, punctuation and whitespace collapsed to single spaces; numbers to one placeholder if asked, and
+    capitalized words (names, and sentence starts alike, on both sides of a comparison) to another."""
+    text = unicodedata.normalize("NFKC", text)
+    if mask_names:
+        text = _CAPITALIZED.sub(f" {NAME_TOKEN} ", text)
+    text = text.lower()
     if mask_numbers:
         text = _NUMBER.sub(f" {NUMBER_TOKEN} ", text)
     return _NON_WORD.sub(" ", text).strip()
 
 
-def words(text: str, mask_numbers: bool = False) -> list[str]:
-    return normalize(text, mask_numbers).split()
+def words(text: str, mask_numbers: bool = False, mask_names: bool = False) -> list[str]:
+    return normalize(text, mask_numbers, mask_names).split()
 
 
 _TOKEN_HASHES: dict[str, int] = {}

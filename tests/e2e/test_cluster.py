@@ -154,13 +154,13 @@ def partition_driver(cluster: LocalRayCluster, index: int) -> psutil.Process | N
 
 
 def test_two_partitions_one_killed_and_resumed_give_the_unpartitioned_ids(cluster, tmp_path):
-    # 96 tasks (the smoke prompts under new ids); a fixed budget of 2 samples a task, so which ids an
+    # 48 tasks (the smoke prompts under new ids); a fixed budget of 2 samples a task, so which ids an
     # unpartitioned run commits is known whatever the model writes: every task, samples 0 and 1.
     smoke = [json.loads(line) for line in (CONFIGS / "data" / "smoke.jsonl").read_text().splitlines()]
     config = campaign_yaml(tmp_path, stop_after_accepted=None, max_samples_per_task=2, output__shard_max_rows=2,
                            output__flush_seconds=0.5, cluster__max_in_flight_per_replica=1,
                            cluster__replica_num_gpus=0)
-    tasks = [{**smoke[i % len(smoke)], "id": f"part-{i:03d}"} for i in range(96)]
+    tasks = [{**smoke[i % len(smoke)], "id": f"part-{i:03d}"} for i in range(48)]
     (tmp_path / "data" / "smoke.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
     name, out = load_config(config).name, tmp_path / "out"
     expected = {sample_id(name, t["id"], i) for t in tasks for i in range(2)}
@@ -204,18 +204,18 @@ def test_two_partitions_one_killed_and_resumed_give_the_unpartitioned_ids(cluste
     assert len(ids) == len(set(ids)) and set(ids) == expected
     assert {Path(f).name.split("-")[1] for paths in files.values() for f in paths} == {"p0of2", "p1of2"}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["tasks_completed"] == 96 and manifest["samples"] == 192
+    assert manifest["tasks_completed"] == 48 and manifest["samples"] == 96
     runs = [(r["partition"], r["status"], r["tasks_resumed"]) for r in manifest["runs"]]
     assert sorted(runs)[:1] == [("p0of2", "finished", 0)] and ("p1of2", "running", 0) in runs  # the killed one
     assert ("p1of2", "finished", len(kept)) in runs  # the resumed run skipped exactly what was committed
     report = json.loads(foundry(cluster, "report", str(out), "--json").stdout)
-    assert report["samples"] == 192 and report["accepted"] + report["rejected"] == 192
+    assert report["samples"] == 96 and report["accepted"] + report["rejected"] == 96
     exported = foundry(cluster, "export", str(out), "--format", "rl", "--output", str(tmp_path / "rl"),
                        "--min-pass-rate", "0", "--max-pass-rate", "1")
     assert exported.returncode == 0, exported.stderr
     rl = [r for f in glob.glob(str(tmp_path / "rl" / "**" / "*.parquet"), recursive=True)
           for r in pq.read_table(f).to_pylist()]
-    assert len(rl) == 96
+    assert len(rl) == 48
 
 
 def submit_wait(cluster: LocalRayCluster, job_id: str, timeout: float = 600) -> str:

@@ -81,15 +81,14 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "out"
     expected = {sample_id(config.name, f"smoke-{t:02d}", i) for t in range(16) for i in range(3)}
 
-    # Killed twice at different points, each time after some commits landed.
-    lifetimes = []
-    for resume, more in ((False, 1), (True, 2)):
-        started, before = time.time(), commits(out)
-        process = start(config_path, *(["--resume"] if resume else []))
-        wait_for_commits(process, out, before + more)  # this run's own commits, not the killed one's
-        kill_hard(process)
-        lifetimes.append(time.time() - started)
-        assert commits(out) < 16, "the run finished before it could be killed; slow it down"
+    # Killed once some commits landed. (Kills at every step of a commit, and repeated kills at random moments, are
+    # tests/storage/test_journal.py's; this one is the whole driver with its own Ray node and engine.)
+    started = time.time()
+    process = start(config_path)
+    wait_for_commits(process, out, 2)
+    kill_hard(process)
+    lifetimes = [time.time() - started]
+    assert commits(out) < 16, "the run finished before it could be killed; slow it down"
 
     partial = stored_ids(out)
     assert len(partial) == len(set(partial)) and set(partial) < expected
@@ -106,10 +105,10 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert manifest["samples"] == len(expected) and manifest["tasks_completed"] == 16
     # The killed runs left run records (written at start and at each commit): their time counts, up to their last
     # update, and the report says they were killed.
-    assert [r["status"] for r in manifest["runs"]] == ["running", "running", "finished"]
+    assert [r["status"] for r in manifest["runs"]] == ["running", "finished"]
     assert manifest["runs"][-1]["tasks_resumed"] > 0
     killed = cost(read_manifest(LocalStore(out)))["runs_not_finished"]
-    assert [r["state"] for r in killed] == ["killed", "killed"]
+    assert [r["state"] for r in killed] == ["killed"]
     assert all(0 < r["counted_seconds"] <= lifetime for r, lifetime in zip(killed, lifetimes)), (killed, lifetimes)
     assert not glob.glob(str(out / "_foundry" / "staging" / "**" / "*.parquet"), recursive=True)
     # The per-task table: one row per task, the rows committed before the kills exactly as they were (resume reads

@@ -41,6 +41,13 @@ NUMBERS_CHANGED = {
     "cost $70 per dozen, 3 dozen mini cupcakes which cost $85 per dozen, and 5 dozen mini cheesecakes for $52 per "
     "dozen. How much was the total cost?",
 }
+NAMES_SWAPPED = {
+    "gsm8k-test-0021": "Oluwaseun and Ingrid are cousins. Oluwaseun was born 6 years before Ingrid. Oluwaseun had a "
+    "son at the age of 23. If Ingrid is now 31, how many years ago was Oluwaseun's son born?",
+    "gsm8k-test-0034": "Keiko has 2 fewer jewels than Dmitri. Dmitri has 5 more jewels than half of Beatriz's jewels. "
+    "If Beatriz has 40 jewels, how many jewels does Keiko have?",
+}
+"""Every name swapped: almost no word 8-gram of the item survives unless capitalized words are masked."""
 QUOTED_PHRASE = "she sells the remainder at the farmers' market daily for $2 per fresh duck egg"
 """15 words of item 0: lm-eval's any-13-gram rule flags any text that quotes it."""
 LONG_TEXT_QUOTING_A_PHRASE = (
@@ -72,6 +79,8 @@ def contaminated_cases(rows):
          "answer"),
     ]
     cases += [("numbers changed", text, item, "ngram", "text") for item, text in NUMBERS_CHANGED.items()]
+    cases += [("names swapped", text, item, "ngram", "text") for item, text in NAMES_SWAPPED.items()]
+    cases.append(("verbatim in lower case", q["gsm8k-test-0007"].lower(), "gsm8k-test-0007", "ngram", "text"))
     cases += [("rephrased", text, item, "embedding", "text") for item, text in REPHRASED.items()]
     return cases
 
@@ -82,6 +91,16 @@ def test_contaminated_variants_are_caught_by_the_expected_stage(decontaminator, 
         assert found is not None, label
         assert (found.benchmark, found.item_id, found.method, found.field) == ("gsm8k", item, method, field), label
         assert found.score >= (0.5 if method == "ngram" else 0.85), label
+
+
+def test_swapped_names_need_the_masked_index_and_lower_case_the_cased_one(decontaminator, gsm8k_rows):
+    """Each index alone misses one of the two: masking capitalized words is what finds swapped names, and the
+    second look with them as they are (a near miss only) is what finds a copy in lower case."""
+    for text in NAMES_SWAPPED.values():
+        cased = decontaminator.cased.best(text)
+        assert cased is None or cased.coverage < 0.2
+    lower = _question(gsm8k_rows, "gsm8k-test-0007")["question"].lower()
+    assert decontaminator.questions.best(lower).coverage < 0.5
 
 
 def test_rephrasings_really_escape_the_ngram_stage(decontaminator):
