@@ -38,7 +38,7 @@ def test_review_and_correct_a_cpu_engine_campaign(replica_pool, tmp_path):
         fixed = f"The answer is \\boxed{{{parent['reference']}}}."
         answer = httpx.post(f"{base}api/submit", headers=headers, timeout=60, json={
             "key": "ann-correct-0001", "item_id": item["item_id"], "kind": "correct", "answer": fixed}).json()
-        assert answer["accepted"] is True, answer  # the campaign's length, sections and math verifiers agree
+        assert answer["corrected_accepted"] is True, answer  # the campaign's length, sections and math verifiers agree
         second = httpx.get(f"{base}api/next", headers=headers, timeout=30).json()["item"]
         if second is not None:
             httpx.post(f"{base}api/submit", headers=headers, timeout=30, json={
