@@ -4,7 +4,6 @@ requests re-sent, nothing is lost."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 from pathlib import Path
@@ -23,98 +22,83 @@ from foundry.types import sample_id
 pytestmark = pytest.mark.e2e
 
 
-def bigger_source(tmp_path: Path, copies: int = 2) -> None:
-    """The smoke tasks twice over (new ids), so the run is still going when the replica dies."""
+def bigger_source(tmp_path: Path, copies: int = 3) -> None:
+    """The smoke tasks three times over (new ids), so the run is still going after the third fault."""
     source = tmp_path / "data" / "smoke.jsonl"
     rows = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
     source.write_text("".join(json.dumps({**row, "id": f"{row['id']}-{k}"}) + "\n" for k in range(copies)
                               for row in rows))
 
 
-def fault_campaign(tmp_path: Path, **cluster) -> tuple:
-    """The config, a loaded replica pool of its own, and the replica's pid.
+def replica_pid(pool) -> int:
+    return next(n["pid"] for n in pool.nodes() if n["role"] == "replica")
+
+
+def freeze_replica(pool, frozen: list) -> None:
+    """SIGSTOP the whole replica process (engine, event loop, everything), as a wedged driver or GPU would: only the
+    health probe can notice."""
+    process = psutil.Process(replica_pid(pool))
+    frozen.append(process)
+    process.send_signal(signal.SIGSTOP)
+
+
+def wedge_engine(pool, frozen: list) -> None:
+    """SIGSTOP only the engine's own processes (EngineCore and its model worker): the replica actor still answers its
+    health probe, so only the no-progress watchdog can notice."""
+    engine = psutil.Process(replica_pid(pool)).children(recursive=True)
+    assert engine, "the vLLM CPU build runs its engine core in child processes of the replica"
+    frozen += engine
+    for process in engine:
+        process.send_signal(signal.SIGSTOP)
+
+
+def test_killed_frozen_and_wedged_replicas_are_replaced_and_nothing_is_lost(ray_local, tmp_path):
+    """One campaign, three faults in turn, each once the replacement of the last has finished tasks: the replica
+    killed (as the OOM killer does), then its whole process frozen, then only its engine frozen. Each is noticed by
+    its own mechanism, replaced, its requests re-sent; every task's two samples are stored once.
 
     A fixed budget (2 samples per task, one request each) makes the expected ids exact. Four requests in flight at
-    most, so after five tasks most of the campaign is still ahead. Half a CPU fits beside the shared engine."""
+    most, so most of the campaign is still ahead at each fault. Half a CPU fits beside the shared engine."""
     path = campaign_yaml(tmp_path, stop_after_accepted=None, max_samples_per_task=None,
                          cluster__max_in_flight_per_replica=4, cluster__replica_num_cpus=0.5,
-                         **{f"cluster__{key}": value for key, value in cluster.items()})
+                         cluster__health_interval_seconds=1, cluster__health_timeout_seconds=5,
+                         cluster__request_timeout_seconds=8)
     bigger_source(tmp_path)
     config = load_config(path)
     pool = replica_pool(config)
-    pid = next(n["pid"] for n in pool.nodes() if n["role"] == "replica")
-    return config, pool, pid
+    pool.nodes()
+    first, frozen, injected = pool.replicas[0], [], []
+    faults = {4: lambda: ray.kill(first), 12: lambda: freeze_replica(pool, frozen),
+              20: lambda: wedge_engine(pool, frozen)}
 
+    def inject(stats):
+        fault = faults.pop(stats.tasks_done, None)
+        if fault is not None:  # off the driver's loop: these block on Ray and on the process table
+            injected.append(stats.tasks_done)
+            threading.Thread(target=fault).start()
 
-def after_five_tasks(fault):
-    """An `on_progress` hook that injects `fault` once, when five tasks are done; `hook.done` tells it did."""
-    def hook(stats):
-        if stats.tasks_done == 5 and not hook.done.is_set():
-            hook.done.set()
-            fault()
-
-    hook.done = threading.Event()
-    return hook
-
-
-def test_killed_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
-    config, pool, _ = fault_campaign(tmp_path)
-    first = pool.replicas[0]
-    kill = after_five_tasks(lambda: threading.Thread(target=ray.kill, args=(first,)).start())  # as the OOM killer
     try:
-        manifest = Campaign(config, replicas=pool, on_progress=kill).run()
+        manifest = Campaign(config, replicas=pool, on_progress=inject).run()
     finally:
         pool.shutdown()
-    run = manifest.runs[-1]
-    assert kill.done.is_set() and run.replica_restarts == 1 and pool.replicas[0] is not first
-    assert_complete(manifest, config, tmp_path)
-
-
-def test_hung_replica_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
-    """SIGSTOP freezes the replica process (engine, event loop, everything), as a wedged driver or GPU would: only
-    the health probe can notice. The pool must kill it and re-send its requests to a fresh replica."""
-    config, pool, pid = fault_campaign(tmp_path, health_interval_seconds=1, health_timeout_seconds=5)
-    freeze = after_five_tasks(lambda: os.kill(pid, signal.SIGSTOP))
-    try:
-        manifest = Campaign(config, replicas=pool, on_progress=freeze).run()
-    finally:
-        pool.shutdown()
-        try:
-            os.kill(pid, signal.SIGKILL)  # only if the pool failed to; a frozen process must not outlive the test
-        except ProcessLookupError:
-            pass
-    assert freeze.done.is_set() and manifest.runs[-1].replica_restarts == 1
-    assert "health probe" in " ".join(pool.events)
-    assert_complete(manifest, config, tmp_path)
-
-
-def test_wedged_engine_core_is_replaced_and_nothing_is_lost(ray_local, tmp_path):
-    """Only the engine's own processes frozen (EngineCore and its model worker), as a wedged GPU would leave them:
-    the replica actor still answers its health probe, so only the no-progress watchdog can notice."""
-    config, pool, pid = fault_campaign(tmp_path, health_interval_seconds=1, request_timeout_seconds=8)
-    engine = psutil.Process(pid).children(recursive=True)
-    assert engine, "the vLLM CPU build runs its engine core in child processes of the replica"
-    freeze = after_five_tasks(lambda: [process.send_signal(signal.SIGSTOP) for process in engine])
-    try:
-        manifest = Campaign(config, replicas=pool, on_progress=freeze).run()
-    finally:
-        pool.shutdown()
-        for process in engine:  # stopped processes ignore everything but SIGKILL: never leave them behind
+        for process in frozen:  # stopped processes ignore everything but SIGKILL: never leave them behind
             try:
                 process.kill()
             except psutil.NoSuchProcess:
                 pass
-    assert freeze.done.is_set() and manifest.runs[-1].replica_restarts == 1
-    assert "no request finished" in " ".join(pool.events)
+    assert injected == [4, 12, 20] and manifest.runs[-1].replica_restarts == 3, pool.events
+    assert pool.replicas[0] is not first
+    reasons = " | ".join(pool.events)
+    assert "health probe" in reasons and "no request finished" in reasons, reasons
     assert_complete(manifest, config, tmp_path)
 
 
 def assert_complete(manifest, config, tmp_path: Path) -> None:
     """Every task's two samples stored once: nothing lost, nothing doubled."""
     assert manifest.runs[-1].requests_retried >= 1
-    assert manifest.tasks_completed == 32 and manifest.samples == 64
+    assert manifest.tasks_completed == 48 and manifest.samples == 96
     ids = []
     for shard in (s for s in manifest.shards if s.split in ("accepted", "rejected")):  # not data/tasks-*
         ids += pq.read_table(tmp_path / "out" / shard.path, columns=["id"]).column("id").to_pylist()
-    expected = {sample_id(config.name, f"smoke-{i:02d}-{k}", s) for i in range(16) for k in range(2) for s in range(2)}
+    expected = {sample_id(config.name, f"smoke-{i:02d}-{k}", s) for i in range(16) for k in range(3) for s in range(2)}
     assert len(ids) == len(set(ids)) and set(ids) == expected
