@@ -87,8 +87,12 @@ def browser_latency(out: Path, items: int) -> dict:
         process.terminate()
         process.wait()
     ms = sorted(t["painted"] - t["start"] for t in timings)
+    phases = {"submit": ("start", "saved"), "next_item_request": ("saved", "fetched"),
+              "dom_build": ("fetched", "built"), "layout_and_paint": ("built", "painted")}
     return {"items": len(ms), "p50_ms": round(statistics.median(ms), 1),
-            "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1), "max_ms": round(ms[-1], 1)}
+            "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1), "max_ms": round(ms[-1], 1),
+            "p50_ms_by_phase": {name: round(statistics.median(t[b] - t[a] for t in timings), 1)
+                                for name, (a, b) in phases.items()}}
 
 
 def throughput(out: Path, reviewers: int = 20) -> dict:

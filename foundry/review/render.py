@@ -59,7 +59,9 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight}).enable("table")
 
 
+@lru_cache(maxsize=4096)
 def _math(latex: str, display: bool) -> str:
+    """MathML of one formula; cached, as reasoning repeats its formulas and the converter is the slowest part."""
     try:
         return latex_to_mathml(latex.strip(), display="block" if display else "inline")
     except Exception:  # a formula the converter cannot read stays visible as its source

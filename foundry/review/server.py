@@ -11,6 +11,9 @@ import hmac
 import html
 import json
 import re
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from typing import Any
 
@@ -49,14 +52,19 @@ class ReviewService:
         self.samples: dict[str, Sample] = load_samples(output.store)
         self.corrector = Corrector(output.config)
         acceptance = output.config.acceptance if output.config else None
-        if queue != ADJUDICATION:
-            log.add_items(build_queue(self.samples.values(), queue, acceptance), reviews_per_item)
+        items = [] if queue == ADJUDICATION else build_queue(self.samples.values(), queue, acceptance)
+        if items:
+            log.add_items(items, reviews_per_item)
+        self.rendered = RenderCache(self.samples, [sample_id for _, sample_id, _, _ in items])
 
     def next_item(self, reviewer: str) -> dict[str, Any] | None:
         if self.queue == ADJUDICATION:  # new disagreements appear as reviews come in
             self.log.add_items(disagreement_items(self.log.events()), 1)
         lease = self.log.lease(reviewer, self.queue)
-        return None if lease is None else self.view(lease)
+        if lease is None:
+            return None
+        self.rendered.warm_after(lease.sample_id)
+        return self.view(lease)
 
     def submit(self, reviewer: str, body: dict[str, Any]) -> dict[str, Any]:
         key, item_id, kind = str(body.get("key", "")), str(body.get("item_id", "")), body.get("kind")
@@ -101,7 +109,6 @@ class ReviewService:
     def view(self, lease: Lease) -> dict[str, Any]:
         """One item as the page shows it: every piece of model text already sanitized HTML."""
         s = self.samples[lease.sample_id]
-        steps = split_steps(s.reasoning)
         prior = []
         if lease.queue == ADJUDICATION:
             prior = [{"reviewer": e.reviewer, "decision": decision(e), "reason": e.payload.get("reason"),
@@ -110,15 +117,61 @@ class ReviewService:
                      and not e.item_id.startswith(ADJUDICATION + "/")]
         return {
             "item_id": lease.item_id, "sample_id": s.id, "queue": lease.queue, "lease_expires": lease.expires_at,
-            "task_id": s.task_id, "prompt_html": render(s.prompt), "messages": [_message(m) for m in s.messages or []],
-            "steps": [{"html": render(step), "text": step} for step in steps],
+            "task_id": s.task_id, **self.rendered.get(s.id),
             "reasoning": s.reasoning or "", "answer": s.answer if s.answer is not None else s.completion,
-            "answer_html": render(s.answer if s.answer is not None else s.completion),
             "final_answer": s.final_answer, "reference": s.reference,
             "suggestions": {"accepted": s.accepted, "verdicts": [
                 {"verifier": v.verifier, "passed": v.passed, "score": v.score, "reason": v.reason} for v in s.verdicts]},
             "prior_reviews": prior, "reasons": list(REASONS),
         }
+
+
+class RenderCache:
+    """A sample's model text as sanitized HTML, for the most recent samples, and rendered ahead of the queue:
+    reviewers take items in queue order, so the next few are rendered in the background while one is being read
+    (a 50 KB reasoning chain takes tens of milliseconds, which the reviewer would otherwise wait for)."""
+
+    def __init__(self, samples: dict[str, Sample], order: list[str], size: int = 256, ahead: int = 4):
+        self.samples, self.size, self.ahead = samples, size, ahead
+        self.position = {sample_id: i for i, sample_id in enumerate(order)}
+        self.order = order
+        self._done: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-ahead")
+
+    def get(self, sample_id: str) -> dict[str, Any]:
+        with self._lock:
+            if sample_id in self._done:
+                self._done.move_to_end(sample_id)
+                return self._done[sample_id]
+        return self._store(sample_id, _rendered(self.samples[sample_id]))
+
+    def warm_after(self, sample_id: str) -> None:
+        start = self.position.get(sample_id)
+        if start is not None:
+            for upcoming in self.order[start + 1:start + 1 + self.ahead]:
+                self._pool.submit(self._warm, upcoming)
+
+    def _warm(self, sample_id: str) -> None:
+        with self._lock:
+            if sample_id in self._done:
+                return
+        self._store(sample_id, _rendered(self.samples[sample_id]))
+
+    def _store(self, sample_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._done[sample_id] = view
+            self._done.move_to_end(sample_id)
+            while len(self._done) > self.size:
+                self._done.popitem(last=False)
+        return view
+
+
+def _rendered(s: Sample) -> dict[str, Any]:
+    """The parts of a sample's view that are model text, as sanitized HTML."""
+    return {"prompt_html": render(s.prompt), "messages": [_message(m) for m in s.messages or []],
+            "steps": [{"html": render(step), "text": step} for step in split_steps(s.reasoning)],
+            "answer_html": render(s.answer if s.answer is not None else s.completion)}
 
 
 def _labels(body: dict[str, Any]) -> dict[str, Any]:

@@ -116,11 +116,15 @@
   }
 
   async function load() {
+    const last = timings[timings.length - 1];
+    const open = last && last.painted === null;  // submit to next item painted: the latency reviewers feel
+    if (open) last.saved = performance.now();
     const data = await call("GET", "/api/next");
+    if (open) last.fetched = performance.now();
     $("progress").textContent = data.counts.reviews_done + " / " + data.counts.reviews_needed + " reviews";
     show(data.item);
-    const last = timings[timings.length - 1];
-    if (last && last.painted === null) {  // submit to next item painted: the latency reviewers feel
+    if (open) {
+      last.built = performance.now();
       requestAnimationFrame(() => setTimeout(() => { last.painted = performance.now(); }, 0));
     }
   }
