@@ -33,6 +33,9 @@ def review(
     compact: Annotated[bool, typer.Option("--compact", help="Commit the review log into shards, then exit.")] = False,
     db: Annotated[Path | None, typer.Option(help="Review log file (default: OUTPUT/_foundry/reviews/).")] = None,
     lease_seconds: Annotated[float, typer.Option(help="How long an item stays leased to one reviewer.", min=1)] = 600,
+    compact_every: Annotated[float, typer.Option(help="While serving, commit new reviews into shards this often "
+                                                      "(seconds; 0: only with --compact and at shutdown).", min=0)]
+    = 300,
 ) -> None:
     """Review samples in a browser: accept, reject, rate steps and correct; corrections become new samples."""
     from foundry.review.events import EventLog
@@ -59,22 +62,25 @@ def review(
         out.print(f"compacted {result['events']} review event(s) and {result['corrected']} corrected sample(s) "
                   f"(events through #{result['through']})")
         return
-    _serve(target, log, queue, reviewers, host, port)
+    _serve(target, log, queue, reviewers, host, port, compact_every)
 
 
-def _serve(target, log, queue: str, reviewers: int, host: str, port: int) -> None:
+def _serve(target, log, queue: str, reviewers: int, host: str, port: int, compact_every: float) -> None:
     import uvicorn
 
+    from foundry.review.compact import Compactor
     from foundry.review.server import ReviewService, create_app
 
     service = ReviewService(target, log, queue, reviewers)
+    compactor = Compactor(target, log, compact_every)
     token = secrets.token_urlsafe(18)
     counts = log.counts()
     # One line with the URL (and its token, in the fragment so it never reaches a server log or a Referer).
     out.print(f"review {escape(target.uri)}: queue {queue}, {counts['items']} item(s), {reviewers} review(s) each",
               soft_wrap=True)
     out.print(f"open http://{host}:{port}/#token={token}", soft_wrap=True)
-    try:
-        uvicorn.run(create_app(service, token), host=host, port=port, log_level="warning")
-    finally:
+    def close() -> None:
+        compactor.close()  # what was reviewed since the last round is committed before the server goes
         service.corrector.close()
+
+    uvicorn.run(create_app(service, token, close), host=host, port=port, log_level="warning")

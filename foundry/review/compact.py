@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import threading
 from typing import Any
 
 import pyarrow as pa
@@ -109,3 +111,37 @@ def _rewrite_manifest(output: ReviewOutput, journal: Journal) -> None:
         previous = previous.model_dump(mode="json")
     extra = {k: v for k, v in previous.items() if k not in _MANIFEST_SUMMARY and k not in journal.summary()}
     journal.write_manifest(extra)
+
+
+class Compactor:
+    """The server's own compaction: every `every` seconds in a background thread (0: never), and once more at
+    close, so reviews reach the output's shards without anyone running `--compact`. A failed round (the store
+    unreachable, say) is logged and tried again next round; the events stay safe in the log meanwhile."""
+
+    def __init__(self, output: ReviewOutput, log: EventLog, every: float):
+        self.output, self.log, self.every = output, log, every
+        self.rounds: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="review-compaction", daemon=True)
+        if every > 0:
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.run_once()
+
+    def run_once(self) -> None:
+        try:
+            result = compact(self.output, self.log)
+        except Exception as exc:
+            logging.getLogger("foundry").warning("review compaction failed (tried again later): %s: %s",
+                                                 type(exc).__name__, exc)
+            return
+        if result["events"]:
+            self.rounds.append(result)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.run_once()

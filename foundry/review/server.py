@@ -13,7 +13,9 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any
 
@@ -200,9 +202,10 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
             "tool_calls": calls}
 
 
-def create_app(service: ReviewService, token: str) -> Starlette:
+def create_app(service: ReviewService, token: str, on_close: Callable[[], None] = lambda: None) -> Starlette:
     """The ASGI app. Handlers are sync functions: Starlette runs them in its thread pool, so SQLite's fsync and a
-    correction's re-verification never block the event loop."""
+    correction's re-verification never block the event loop. `on_close` runs at shutdown, inside the server's
+    lifespan (uvicorn re-raises the stopping signal once it returns, so code after it would never run)."""
     static = files("foundry.review") / "static"
 
     def authorized(request: Request) -> str:
@@ -248,4 +251,11 @@ def create_app(service: ReviewService, token: str) -> Starlette:
         Route("/api/submit", api(service.submit), methods=["POST"]),
         Route("/api/undo", api(service.undo), methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        from starlette.concurrency import run_in_threadpool
+
+        yield
+        await run_in_threadpool(on_close)
+
+    return Starlette(routes=routes, lifespan=lifespan)
