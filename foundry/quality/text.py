@@ -43,22 +43,26 @@ def words(text: str, mask_numbers: bool = False, mask_names: bool = False) -> li
     return normalize(text, mask_numbers, mask_names).split()
 
 
-_TOKEN_HASHES: dict[str, int] = {}
 _TOKEN_CACHE_SIZE = 1 << 20
 
 
-def _token_hash(token: str) -> int:
-    value = _TOKEN_HASHES.get(token)
-    if value is None:
-        if len(_TOKEN_HASHES) >= _TOKEN_CACHE_SIZE:
-            _TOKEN_HASHES.clear()
-        value = _TOKEN_HASHES[token] = xxhash.xxh3_64_intdigest(token.encode())
-    return value
+class _TokenHashes(dict):
+    """Stable 64-bit hashes of words, memoized: a vocabulary repeats far more than it grows. A dict subclass with
+    `__missing__`, so a lookup of a known word runs in C (`map(cache.__getitem__, ...)`), with no Python call."""
+
+    def __missing__(self, token: str) -> int:
+        if len(self) >= _TOKEN_CACHE_SIZE:
+            self.clear()
+        value = self[token] = xxhash.xxh3_64_intdigest(token.encode())
+        return value
+
+
+_TOKEN_HASHES = _TokenHashes()
 
 
 def token_hashes(tokens: list[str]) -> np.ndarray:
-    """One stable 64-bit hash per word (memoized: a vocabulary repeats far more than it grows)."""
-    return np.fromiter(map(_token_hash, tokens), dtype=np.uint64, count=len(tokens))
+    """One stable 64-bit hash per word."""
+    return np.fromiter(map(_TOKEN_HASHES.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
 
 def gram_hashes(tokens: list[str], n: int) -> np.ndarray:
