@@ -175,6 +175,9 @@ class Campaign:
             raise
         finally:
             verifiers.shutdown()
+            if hasattr(self, "_built_gates"):
+                self._built_gates.close()
+                del self._built_gates
             if self.replicas is not None:
                 self.replicas.on_change = None
             for started in judge_pools + ([pool] if self.replicas is None else []):
@@ -225,9 +228,10 @@ class Campaign:
         if getattr(self.config, "quality", None) is None:
             return None
         if not hasattr(self, "_built_gates"):
+            from foundry.cluster.dedup_index import spread
             from foundry.quality import build_gates
 
-            self._built_gates = build_gates(self.config)
+            self._built_gates = build_gates(self.config, spread=spread)
         return self._built_gates
 
     def _judges(self, pool: Any) -> tuple[dict[str, Any], list[Any]]:

@@ -250,14 +250,17 @@ class Executor:
         return await asyncio.to_thread(self._apply_sample_gates, samples)
 
     def _apply_sample_gates(self, samples: list[Sample]) -> list[Sample]:
-        gated = []
-        for sample in samples:
-            for gate in self.sample_gates if sample.accepted else ():
-                verdict = gate.check(sample)
+        """Each gate sees the task's samples still accepted, all at once (one round trip for an index spread over
+        actors); the first gate that objects rejects a sample, and later gates do not see it."""
+        gated = list(samples)
+        for gate in self.sample_gates:
+            open_ = [i for i, sample in enumerate(gated) if sample.accepted]
+            if not open_:
+                break
+            for i, verdict in zip(open_, gate.check_many([gated[i] for i in open_])):
                 if verdict is not None:
-                    sample = sample.model_copy(update={"verdicts": [*sample.verdicts, verdict], "accepted": False})
-                    break
-            gated.append(sample)
+                    gated[i] = gated[i].model_copy(update={"verdicts": [*gated[i].verdicts, verdict],
+                                                           "accepted": False})
         return gated
 
     async def _commit_loop(self) -> None:

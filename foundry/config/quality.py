@@ -117,6 +117,9 @@ class DedupConfig(Strict):
     """MinHash permutations (signature length)."""
     shingle: int = Field(default=5, ge=1, le=32)
     """Words per shingle."""
+    partitions: int = Field(default=1, ge=1, le=256)
+    """Ray actors that hold the sample index between them (by sample id), for campaigns whose committed samples
+    outgrow one process; 1 keeps the index in the driver."""
 
 
 class QualityConfig(Strict):

@@ -58,7 +58,7 @@ class Deduplicator:
                  seed: int = 1):
         if mode == "none":
             raise ValueError("no index for dedup mode 'none'")
-        self.mode, self.threshold, self.shingle = mode, threshold, shingle
+        self.mode, self.threshold, self.shingle, self.num_perm, self.seed = mode, threshold, shingle, num_perm, seed
         self._exact: dict[str, str] = {}
         self._signatures: dict[str, np.ndarray] = {}
         self._order: dict[str, int] = {}
@@ -103,6 +103,9 @@ class Deduplicator:
             if score >= self.threshold and (best is None or rank > best[0]):
                 best = (rank, candidate)
         return Duplicate(best[1], "near", best[0][0]) if best else None
+
+    def find_many(self, prints: list[Fingerprint]) -> list[Duplicate | None]:
+        return [self.find(print_) for print_ in prints]
 
     def find_among(self, print_: Fingerprint, others: list[tuple[str, Fingerprint]]) -> Duplicate | None:
         """As `find`, against a short list of (id, fingerprint) that is not in the index (compared one by one)."""

@@ -10,6 +10,7 @@ resume (see `TaskDedupGate.resumed`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,10 +108,13 @@ class SampleDecontaminationGate:
         self.decontaminator, self.semantic = decontaminator, semantic
 
     def check(self, sample: Sample) -> Verdict | None:
-        found = self.decontaminator.check(sample.completion, self.semantic)
-        if found is None:
-            return None
-        return Verdict(verifier="decontaminate", passed=False, score=0.0, reason=found.reason())
+        return self.check_many([sample])[0]
+
+    def check_many(self, samples: list[Sample]) -> list[Verdict | None]:
+        """A task's samples at once (the embedding stage encodes them in one batch)."""
+        found = self.decontaminator.check_many([s.completion for s in samples], self.semantic)
+        return [None if f is None else Verdict(verifier="decontaminate", passed=False, score=0.0, reason=f.reason())
+                for f in found]
 
     def committed(self, samples: list[Any]) -> None:
         """Nothing to remember."""
@@ -127,16 +131,22 @@ class SampleDedupGate:
         self._lock = threading.Lock()  # the executor gates tasks in worker threads and commits in another
 
     def check(self, sample: Sample) -> Verdict | None:
-        print_ = self.dedup.fingerprint(sample.completion)
+        return self.check_many([sample])[0]
+
+    def check_many(self, samples: list[Sample]) -> list[Verdict | None]:
+        """A task's samples in index order: one lookup of the committed index for all of them (one round trip per
+        actor when the index is spread over actors), then each against the earlier samples of its task."""
+        prints = [self.dedup.fingerprint(s.completion) for s in samples]
+        verdicts: list[Verdict | None] = []
         with self._lock:
-            found = self.dedup.find(print_)
-            if found is None:
-                found = self._within_task(sample, print_)
-            if found is None:
-                self._pending.setdefault(sample.task_id, {})[sample.id] = (sample.sample_index, print_)
-        if found is None:
-            return None
-        return Verdict(verifier="dedup", passed=False, score=0.0, reason=found.reason("sample"))
+            for sample, print_, found in zip(samples, prints, self.dedup.find_many(prints)):
+                if found is None:
+                    found = self._within_task(sample, print_)
+                if found is None:
+                    self._pending.setdefault(sample.task_id, {})[sample.id] = (sample.sample_index, print_)
+                verdicts.append(None if found is None else
+                                Verdict(verifier="dedup", passed=False, score=0.0, reason=found.reason("sample")))
+        return verdicts
 
     def _within_task(self, sample: Sample, print_: Fingerprint) -> Any:
         pending = self._pending.get(sample.task_id, {})
@@ -166,6 +176,13 @@ class Gates:
     task_gates: list[Any] = field(default_factory=list)
     sample_gates: list[Any] = field(default_factory=list)
 
+    def close(self) -> None:
+        """Stop what the gates started: a sample index spread over Ray actors."""
+        for gate in self.sample_gates:
+            close = getattr(getattr(gate, "dedup", None), "close", None)
+            if close is not None:
+                close()
+
 
 def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = None) -> Decontaminator:
     """Load every benchmark and build both stages once (raises QualityInputError naming file and field)."""
@@ -187,9 +204,11 @@ def _dedup(config: DedupConfig, mode: str) -> Deduplicator:
     return Deduplicator(mode, config.threshold, num_perm=config.num_perm, shingle=config.shingle)
 
 
-def build_gates(campaign: CampaignConfig, cache_dir: str | None = None) -> Gates:
+def build_gates(campaign: CampaignConfig, cache_dir: str | None = None,
+                spread: Callable[[Deduplicator, int], Any] = lambda dedup, _partitions: dedup) -> Gates:
     """The campaign's gates (none when `quality` is unset); benchmark paths are already absolute after
-    `load_config`. `cache_dir` is where the packaged embedding model is unzipped (default ~/.cache/foundry)."""
+    `load_config`. `cache_dir` is where the packaged embedding model is unzipped (default ~/.cache/foundry);
+    `spread` places the sample index (the caller's choice: over Ray actors for `dedup.partitions` > 1)."""
     quality, gates = getattr(campaign, "quality", None), Gates()
     if quality is None:
         return gates
@@ -203,5 +222,6 @@ def build_gates(campaign: CampaignConfig, cache_dir: str | None = None) -> Gates
             semantic = quality.decontaminate.embedding.completions
             gates.sample_gates.append(SampleDecontaminationGate(decontaminator, semantic))
     if quality.dedup is not None and quality.dedup.samples != "none":
-        gates.sample_gates.append(SampleDedupGate(_dedup(quality.dedup, quality.dedup.samples)))
+        index = spread(_dedup(quality.dedup, quality.dedup.samples), quality.dedup.partitions)
+        gates.sample_gates.append(SampleDedupGate(index))
     return gates

@@ -36,7 +36,7 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
         tmp_path,
         quality={"decontaminate": {"benchmarks": [{"name": "gsm8k", "path": "gsm8k.jsonl",
                                                    "fields": {"text": "question", "answer": "answer", "id": "id"}}]},
-                 "dedup": {"tasks": "exact", "samples": "exact"}},
+                 "dedup": {"tasks": "exact", "samples": "exact", "partitions": 2}},  # index over 2 actors
         sampling_policy={"kind": "adaptive", "pilot": 2, "stop_hopeless_below": 0.05, "confidence": 0.5},
     )
     source = tmp_path / "data" / "smoke.jsonl"
