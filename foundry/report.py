@@ -89,9 +89,8 @@ def findings(store: ObjectStore, manifest: Manifest | None = None) -> dict[str, 
                 verified[row["id"]] = Verified({v["verifier"]: v["passed"] for v in row["verdicts"] or []}, batch)
             yield row
 
-    figures: dict[str, Any] = {"quality": quality_counts(kept["excluded"], samples())}
-    if not gated:
-        figures = {}
+    counted = quality_counts(kept["excluded"], samples())  # one pass: the gates' counts and the reviewed verdicts
+    figures: dict[str, Any] = {"quality": counted} if gated else {}
     if kept["reviews"]:
         events = sorted(map(event_of, kept["reviews"]), key=lambda event: event.seq)
         figures["review"] = review_figures(events, verified)

@@ -36,8 +36,8 @@ def shard_of(item_id: str, shards: int) -> int:
 
 
 class PartitionedDeduplicator:
-    """`Deduplicator`'s interface (fingerprint, find, find_many, find_among, add) over `shards` Ray actors. Fingerprints and
-    comparisons within a task are computed here; only the index lives in the actors."""
+    """`Deduplicator`'s interface (fingerprint, find, find_many, find_among, add) over `shards` Ray actors.
+    Fingerprints and comparisons within a task are computed here; only the index lives in the actors."""
 
     def __init__(self, local: Deduplicator, shards: int):
         import ray

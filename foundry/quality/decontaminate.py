@@ -1,10 +1,10 @@
 """Is this text a benchmark item? Word n-gram coverage first, then (optionally) embedding similarity.
 
 The n-gram stage is exact and cheap and sees verbatim copies, copies wrapped in other text and, with numbers and
-capitalized words masked, copies with their numbers changed or their names swapped. The embedding stage runs only on what the n-gram stage let through and
-catches rephrasings: alone above a high cosine, or above a lower one when the same item also shares a few of its
-n-grams with the text (`ngram+embedding`). Every finding says which stage found it (`method`: `ngram`,
-`embedding`, `ngram+embedding`), so a report can count them apart.
+capitalized words masked, copies with their numbers changed or their names swapped. The embedding stage runs only
+on what the n-gram stage let through and catches rephrasings: alone above a high cosine, or above a lower one
+when the same item also shares a few of its n-grams with the text (`ngram+embedding`). Every finding says which
+stage found it (`method`: `ngram`, `embedding`, `ngram+embedding`), so a report can count them apart.
 An LLM-judge confirmation of embedding hits is not implemented: embedding hits are final.
 """
 

@@ -6,17 +6,15 @@ so a campaign still writing to the output, or staging debris, never shows up in 
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from foundry.config import CampaignConfig
-from foundry.storage.manifest import iter_commits
+from foundry.storage.manifest import committed_rows
 from foundry.storage.shards import SCHEMA
 from foundry.storage.uri import ObjectStore, open_store
 from foundry.types import Sample
@@ -74,14 +72,7 @@ def open_output(uri: str) -> ReviewOutput:
 
 def read_split(store: ObjectStore, split: str) -> list[dict[str, Any]]:
     """Every committed row of one split, in commit order."""
-    rows: list[dict[str, Any]] = []
-    for record in iter_commits(store):
-        for shard in record["shards"]:
-            if shard["split"] == split:
-                data = store.get(shard["path"]) or store.get(shard["staged"])
-                if data is not None:
-                    rows += pq.read_table(io.BytesIO(data)).to_pylist()
-    return rows
+    return [row for _, _, row in committed_rows(store, (split,))]
 
 
 def row_sample(row: dict[str, Any]) -> Sample:

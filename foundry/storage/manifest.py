@@ -55,7 +55,8 @@ def iter_commits(store: ObjectStore) -> Iterator[dict[str, Any]]:
 def committed_rows(store: ObjectStore, splits: tuple[str, ...],
                    columns: tuple[str, ...] | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(batch, split, row) for every committed row of `splits`, one shard in memory at a time; `batch` names the
-    commit that holds the row (`00003`, or `p1of2-00003` in a partitioned campaign)."""
+    commit that holds the row (`00003`, or `p1of2-00003` in a partitioned campaign). A shard whose copy into
+    `data/` was not rolled forward yet is read where it was staged (read only: nothing is moved)."""
     import io
 
     import pyarrow.parquet as pq
@@ -63,7 +64,9 @@ def committed_rows(store: ObjectStore, splits: tuple[str, ...],
     for record in iter_commits(store):
         batch = "-".join(filter(None, (record.get("partition"), f"{record['seq']:05d}")))
         for shard in record["shards"]:
-            data = store.get(shard["path"]) if shard["split"] in splits else None
+            if shard["split"] not in splits:
+                continue
+            data = store.get(shard["path"]) or (store.get(shard["staged"]) if shard.get("staged") else None)
             if data is not None:
                 table = pq.read_table(io.BytesIO(data), columns=list(columns) if columns else None)
                 yield from ((batch, shard["split"], row) for row in table.to_pylist())
