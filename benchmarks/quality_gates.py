@@ -30,6 +30,7 @@ from foundry.quality.benchmarks import load_benchmark  # noqa: E402
 from foundry.quality.decontaminate import Decontaminator  # noqa: E402
 from foundry.quality.dedup import Deduplicator  # noqa: E402
 from foundry.quality.embedding import Embedder  # noqa: E402
+from foundry.quality.judge import ItemJudge  # noqa: E402
 from foundry.quality.text import normalize  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "gsm8k-test.jsonl"
@@ -61,6 +62,21 @@ class AnyThirteenGram:
 
     def check(self, text: str) -> bool:
         return not self.grams.isdisjoint(self._grams(text))
+
+
+class KnownAnswerJudge:
+    """A judge that knows which text restates which item (the benchmark built them): the recall a judge as good as
+    the anchors' (GPT-4 in LMSYS's decontaminator) would give, and how many calls the gray zone costs. With
+    `always=True` it says "same" to every pair: the false positives a judge that never says no would add."""
+
+    def __init__(self, truth: dict[str, str], always: bool = False):
+        self.truth, self.always, self.model = truth, always, "known-answers"
+
+    def complete(self, messages, json_schema, regex, max_tokens, temperature) -> str:
+        item, text = messages[-1]["content"].split("\n\nText:\n")
+        text = text.rsplit("\n\nDoes the text restate", 1)[0]
+        same = self.always or self.truth.get(text) == item.removeprefix("Benchmark problem:\n")
+        return json.dumps({"same": same}).replace(":", ": ")
 
 
 # ---- perturbations -------------------------------------------------------------------------------------------
@@ -105,7 +121,8 @@ def quoting(text: str, rng: random.Random) -> str:
 
 
 # ---- decontamination -----------------------------------------------------------------------------------------
-def decontamination(embedder: Embedder, positives_per_kind: int, seed: int) -> dict:
+def decontamination(embedder: Embedder, positives_per_kind: int, seed: int, min_cosine: float,
+                    min_closeness: float) -> dict:
     rng = random.Random(seed)
     items = load_benchmark("gsm8k", str(DATA), "question", "answer", where="benchmark")
     indexed, held_out = items[: len(items) // 2], items[len(items) // 2 :]
@@ -141,6 +158,25 @@ def decontamination(embedder: Embedder, positives_per_kind: int, seed: int) -> d
     methods = Counter(f.method for f in findings if f is not None)
     report["ngram_then_embedding"]["positives_by_method"] = {k: round(v / len(findings), 4)
                                                              for k, v in sorted(methods.items())}
+    texts = {"positives": [t for v in positives.values() for t, _ in v], "negatives": sum(negatives.values(), [])}
+    by_id = {i.item_id: i.text for i in indexed}
+    truth = {t: by_id[item] for v in positives.values() for t, item in v}
+    for name, always in (("then_judge_known_answers", False), ("then_judge_always_same", True)):
+        ours.judge = ItemJudge(KnownAnswerJudge(truth, always), min_cosine, min_closeness)
+        calls = {}
+        for kind, group in [*positives.items(), *negatives.items()]:
+            before = ours.judge.counts.calls
+            hits = [f is not None for f in ours.check_many([t if isinstance(t, str) else t[0] for t in group])]
+            calls[kind] = ours.judge.counts.calls - before
+            report.setdefault(name, {"recall": {}, "false_positive_rate": {}})[
+                "recall" if kind in positives else "false_positive_rate"][kind] = round(sum(hits) / len(hits), 4)
+        items = len(texts["positives"]) + len(texts["negatives"])
+        report[name]["judge_calls"] = {"total": ours.judge.counts.calls,
+                                       "share_of_items": round(ours.judge.counts.calls / items, 4),
+                                       "share_of_negatives": round(sum(calls[k] for k in negatives) /
+                                                                   len(texts["negatives"]), 4),
+                                       "by_kind": calls}
+    report["judge_gray_zone"] = {"min_cosine": min_cosine, "min_closeness": min_closeness}
     return report
 
 
@@ -264,13 +300,21 @@ def main() -> None:
     parser.add_argument("--embedding-rows", type=int, default=1000, help="rows for the embedding stage's throughput")
     parser.add_argument("--positives", type=int, default=200, help="benchmark items per perturbation kind")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-cosine", type=float, default=0.5, help="the judge's gray zone (config defaults)")
+    parser.add_argument("--min-closeness", type=float, default=1.125)
+    parser.add_argument("--only", choices=["decontamination"], help="run one part")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)  # figures per core
     embedder = Embedder()
     embedder.encode(["warm up"])
-    result = {"decontamination": decontamination(embedder, args.positives, args.seed),
+    if args.only == "decontamination":
+        print(json.dumps(decontamination(embedder, args.positives, args.seed, args.min_cosine, args.min_closeness),
+                         indent=1))
+        return
+    result = {"decontamination": decontamination(embedder, args.positives, args.seed, args.min_cosine,
+                                                 args.min_closeness),
               "decontamination_throughput": decontamination_throughput(embedder, args.rows, args.embedding_rows,
                                                                        args.seed),
               "dedup": dedup(args.rows, args.seed),

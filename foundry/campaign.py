@@ -26,6 +26,8 @@ from foundry.storage.uri import LocalStore, open_store
 from foundry.types import Task
 
 log = logging.getLogger(__name__)
+_GATE_JUDGE = "quality.decontaminate.judge"
+"""Key of the decontamination judge among the judges the campaign starts (not a verifier's name)."""
 
 
 class OutputExists(Exception):
@@ -231,21 +233,30 @@ class Campaign:
             from foundry.cluster.dedup_index import spread
             from foundry.quality import build_gates
 
-            self._built_gates = build_gates(self.config, spread=spread)
+            self._built_gates = build_gates(self.config, spread=spread, judge=getattr(self, "_gate_judge", None))
         return self._built_gates
 
     def _judges(self, pool: Any) -> tuple[dict[str, Any], list[Any]]:
-        """Judges for rubric verifiers that run on vLLM replicas: the generator's own, or a pool of their own.
-        Either way the judge reads the pool's live replicas through a directory, so it follows restarts."""
+        """Judges that run on vLLM replicas, for rubric verifiers (by name) and the decontamination judge (kept
+        apart for the gates): the generator's own replicas, or a pool of their own; an endpoint judge of the gates
+        is built here too (a rubric verifier builds its own). A replica judge reads the pool's live replicas
+        through a directory, so it follows restarts."""
         from foundry.cluster.judge import ReplicaDirectory, ReplicaJudge, publish_to
         from foundry.cluster.replicas import ReplicaPool
         from foundry.cluster.runtime import start_replica
 
         judges, pools, cluster = {}, [], self.config.cluster
         generator_directory = None
-        for verifier in self.config.verifiers:
-            judge = getattr(verifier, "judge", None)
-            if judge is None or judge.kind == "openai":
+        wanted = [(v.name, v.judge) for v in self.config.verifiers if getattr(v, "judge", None) is not None]
+        decontaminate = getattr(getattr(self.config, "quality", None), "decontaminate", None)
+        if decontaminate is not None and decontaminate.judge is not None:
+            wanted.append((_GATE_JUDGE, decontaminate.judge))
+        for name, judge in wanted:
+            if judge.kind == "openai":
+                if name == _GATE_JUDGE:
+                    from foundry.verifiers.rubric import OpenAIJudge
+
+                    judges[name] = OpenAIJudge(judge)
                 continue
             if judge.kind == "generator":
                 if generator_directory is None:
@@ -262,9 +273,10 @@ class Campaign:
                 judge_pool.on_change = publish_to(directory)
                 pools.append(judge_pool)
                 model = judge.engine.model
-            judges[verifier.name] = ReplicaJudge(directory, model, judge.timeout_seconds,
-                                                 attempts=cluster.infra_retries + 1,
-                                                 backoff_seconds=cluster.infra_backoff_seconds)
+            judges[name] = ReplicaJudge(directory, model, judge.timeout_seconds,
+                                        attempts=cluster.infra_retries + 1,
+                                        backoff_seconds=cluster.infra_backoff_seconds)
+        self._gate_judge = judges.pop(_GATE_JUDGE, None)
         return judges, pools
 
     async def _execute(self, tasks: Iterable[Task], writer: ShardWriter, pool: Any, verifiers: Any,
@@ -374,6 +386,9 @@ class Campaign:
             record.status, record.campaign, record.partition = status, self.config.name, self.label
             record.source, record.nodes = self.source_report.as_dict(), list(self.nodes)
             record.ended_at = now if status != "running" else None
+            judge = getattr(getattr(self, "_built_gates", None), "judge", None)
+            if judge is not None:
+                record.decontamination_judge = dict(vars(judge.counts))
             write_run_record(self.store, record)
         except Exception as exc:  # best effort: the store may be down right now; the next commit writes it again
             log.warning("run record not written (%s: %s)", type(exc).__name__, str(exc)[:200])

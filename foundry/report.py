@@ -4,6 +4,7 @@ any time, during a run or after one was killed (a killed run counts to its last 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -90,6 +91,11 @@ def findings(store: ObjectStore, manifest: Manifest | None = None) -> dict[str, 
             yield row
 
     counted = quality_counts(kept["excluded"], samples())  # one pass: the gates' counts and the reviewed verdicts
+    judged = Counter()
+    for run in (manifest.runs if manifest else []):
+        judged.update(run.decontamination_judge)
+    if judged:
+        counted["judge"] = dict(judged)  # gray-zone pairs put to the decontamination judge, over all runs
     figures: dict[str, Any] = {"quality": counted} if gated else {}
     if kept["reviews"]:
         events = sorted(map(event_of, kept["reviews"]), key=lambda event: event.seq)
@@ -154,6 +160,10 @@ def finding_lines(found: dict[str, Any]) -> list[tuple[str, str]]:
             lines.append((f"samples rejected by {gate}", _counted(counts)))
     if quality.get("sample_dedup_rate"):
         lines.append(("sample dedup rate", f"{quality['sample_dedup_rate']:.2%}"))
+    judge = quality.get("judge")
+    if judge:
+        lines.append(("decontamination judge", f"{judge.get('calls', 0):,} gray-zone pairs asked, "
+                                               f"{judge.get('confirmed', 0):,} confirmed"))
     review = found.get("review")
     if review:
         alpha = review["reviewer_alpha"]

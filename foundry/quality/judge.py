@@ -1,0 +1,114 @@
+"""LLM-judge confirmation of gray-zone benchmark neighbours: is this text the item restated?
+
+The embedding stage finds each text's nearest benchmark item; when the pair is too far apart to call alone but
+close in meaning and wording together, a judge decides. The gray zone is narrow on purpose: closeness is the cosine
+plus twice the share of word 3-grams (numbers and names masked) between the item and the part of the text the item's
+length that is most like it. A different problem set in the same kind of story shares the meaning but few 3-grams;
+a text quoting one phrase of an item shares a few 3-grams but little meaning, so neither costs a call. (The weight
+and the thresholds were picked on one draw of benchmarks/quality_gates.py and checked on another.) The judge is anything with the
+rubric judge's `complete` (the campaign's replicas, or an OpenAI-compatible endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from foundry.quality.text import words
+
+if TYPE_CHECKING:
+    from foundry.verifiers.rubric import Judge
+
+SYSTEM = (
+    "You check whether a text restates a benchmark problem. It does when it poses the same problem: other names, "
+    "other numbers, other wording or another sentence order do not make it a different problem. It does not when "
+    "it asks a different question, or the same kind of question about a different situation."
+)
+SCHEMA = {"type": "object", "properties": {"same": {"type": "boolean"}}, "required": ["same"]}
+REGEX = r'\{"same": (true|false)\}'
+
+
+def overlap(text: str, item: str, n: int = 3) -> tuple[float, float]:
+    """Largest Jaccard similarity of word n-grams (numbers and capitalized words masked) between the item and a
+    window of the text as long as the item (windows step a quarter of that), and where that window starts (as a
+    fraction of the text)."""
+    item_words, text_words = words(item, True, True), words(text, True, True)
+    target = _grams(item_words, n)
+    if not target or not text_words:
+        return 0.0, 0.0
+    size = len(item_words)
+    step = max(1, size // 4)
+    best = (0.0, 0.0)
+    for start in range(0, max(1, len(text_words) - size + step), step):
+        window = _grams(text_words[start : start + size], n)
+        if window:
+            best = max(best, (len(window & target) / len(window | target), -start / len(text_words)))
+    return best[0], -best[1]
+
+
+def _grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+@dataclass
+class JudgeCalls:
+    """What the judge was asked and said, for the report: calls, confirmed, and unreadable answers."""
+
+    calls: int = 0
+    confirmed: int = 0
+    unreadable: int = 0
+
+
+class ItemJudge:
+    """Asks a judge whether a text restates a benchmark item, for pairs in the gray zone only."""
+
+    def __init__(self, judge: Judge, min_cosine: float = 0.5, min_closeness: float = 1.125, max_words: int = 400):
+        self.judge, self.min_cosine, self.min_closeness, self.max_words = judge, min_cosine, min_closeness, max_words
+        self.counts = JudgeCalls()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def confirms(self, text: str, item: str, cosine: float) -> bool:
+        """Whether the pair is in the gray zone (closeness = cosine + 2 x 3-gram overlap) and the judge calls it the
+        same problem."""
+        if cosine < self.min_cosine:
+            return False
+        share, where = overlap(text, item)
+        return cosine + 2 * share >= self.min_closeness and self.same(self.excerpt(text, item, where), item)
+
+    def same(self, text: str, item: str) -> bool:
+        """The judge's answer; an answer that does not parse counts as "not the same" (the cheaper stages already
+        let the text through). A judge that cannot be reached raises (InfrastructureError): no decision is made."""
+        answer = self.judge.complete(self.messages(text, item), SCHEMA, REGEX, max_tokens=16, temperature=0.0)
+        try:
+            same = json.loads(answer.strip())["same"]
+            readable = isinstance(same, bool)
+        except (ValueError, KeyError, TypeError):
+            readable, same = False, False
+        with self._lock:
+            self.counts.calls += 1
+            self.counts.confirmed += bool(readable and same)
+            self.counts.unreadable += not readable
+        return bool(readable and same)
+
+    def excerpt(self, text: str, item: str, where: float) -> str:
+        """A long text is cut to `max_words` around the window most like the item, so the prompt stays short."""
+        tokens = text.split()
+        if len(tokens) <= self.max_words:
+            return text
+        start = max(0, min(int(where * len(tokens)) - len(item.split()) // 2, len(tokens) - self.max_words))
+        return " ".join(tokens[start : start + self.max_words])
+
+    def messages(self, text: str, item: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"Benchmark problem:\n{item}\n\nText:\n{text}\n\n"
+                                            'Does the text restate the benchmark problem? Answer {"same": true} or '
+                                            '{"same": false}.'}]
