@@ -74,7 +74,7 @@ class KnownAnswerJudge:
 
     def complete(self, messages, json_schema, regex, max_tokens, temperature) -> str:
         item, text = messages[-1]["content"].split("\n\nText:\n")
-        text = text.rsplit("\n\nDoes the text restate", 1)[0]
+        text = text.rsplit("\n\nAnswer {", 1)[0]
         same = self.always or self.truth.get(text) == item.removeprefix("Benchmark problem:\n")
         return json.dumps({"same": same}).replace(":", ": ")
 

@@ -21,11 +21,8 @@ from foundry.quality.text import words
 if TYPE_CHECKING:
     from foundry.verifiers.rubric import Judge
 
-SYSTEM = (
-    "You check whether a text restates a benchmark problem. It does when it poses the same problem: other names, "
-    "other numbers, other wording or another sentence order do not make it a different problem. It does not when "
-    "it asks a different question, or the same kind of question about a different situation."
-)
+SYSTEM = ("Say whether the text poses the same problem as the benchmark item. Other names, numbers, wording or "
+          "sentence order do not make it another problem; another question or situation does.")
 SCHEMA = {"type": "object", "properties": {"same": {"type": "boolean"}}, "required": ["same"]}
 REGEX = r'\{"same": (true|false)\}'
 
@@ -87,7 +84,7 @@ class ItemJudge:
     def same(self, text: str, item: str) -> bool:
         """The judge's answer; an answer that does not parse counts as "not the same" (the cheaper stages already
         let the text through). A judge that cannot be reached raises (InfrastructureError): no decision is made."""
-        answer = self.judge.complete(self.messages(text, item), SCHEMA, REGEX, max_tokens=16, temperature=0.0)
+        answer = self.judge.complete(self.messages(text, item), SCHEMA, REGEX, max_tokens=24, temperature=0.0)
         try:
             same = json.loads(answer.strip())["same"]
             readable = isinstance(same, bool)
@@ -110,5 +107,4 @@ class ItemJudge:
     def messages(self, text: str, item: str) -> list[dict[str, str]]:
         return [{"role": "system", "content": SYSTEM},
                 {"role": "user", "content": f"Benchmark problem:\n{item}\n\nText:\n{text}\n\n"
-                                            'Does the text restate the benchmark problem? Answer {"same": true} or '
-                                            '{"same": false}.'}]
+                                            'Answer {"same": true} or {"same": false}.'}]

@@ -35,7 +35,8 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
     path = campaign_yaml(
         tmp_path,
         quality={"decontaminate": {"benchmarks": [{"name": "gsm8k", "path": "gsm8k.jsonl",
-                                                   "fields": {"text": "question", "answer": "answer", "id": "id"}}]},
+                                                   "fields": {"text": "question", "answer": "answer", "id": "id"}}],
+                                   "judge": True},  # gray-zone pairs go to the campaign's own replicas
                  "dedup": {"tasks": "exact", "samples": "exact", "partitions": 2}},  # index over 2 actors
         sampling_policy={"kind": "adaptive", "pilot": 2, "stop_hopeless_below": 0.05, "confidence": 0.5},
     )
@@ -46,6 +47,10 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
         {"id": "leak-numbers", "prompt": re.sub(r"\d+", lambda m: str(int(m.group()) + 3), gsm8k[1]["question"]),
          "answer": "3"},
         {"id": "repeat-00", "prompt": smoke[0]["prompt"], "answer": smoke[0]["answer"]},
+        # GSM8K test item 2 reworded by hand: neither n-grams nor embeddings call it; it is in the judge's gray zone
+        {"id": "leak-reworded", "answer": "1", "prompt": (
+            "Tomasz chooses to attempt flipping a home. He purchases a home for $91,000 and after that puts in "
+            "$62,000 in repairs. This raised the value of the home by 120%. What amount of profit did he earn?")},
     ]
     source.write_text("".join(json.dumps(row) + "\n" for row in smoke + leaked))
     manifest = Campaign(load_config(path), replicas=replica_pool).run()
@@ -54,18 +59,23 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
     # Gated tasks never reached the engine; each is recorded with why.
     excluded = {row["task_id"]: row for row in split_rows(out, "excluded")}
     first: dict[str, str] = {}
-    for row in smoke + leaked[2:]:  # the smoke set repeats prompts itself: the first in source order stays
+    for row in smoke + leaked[2:3]:  # the smoke set repeats prompts itself: the first in source order stays
         first.setdefault(row["prompt"], row["id"])
-    repeats = {row["id"]: first[row["prompt"]] for row in smoke + leaked[2:] if first[row["prompt"]] != row["id"]}
-    assert set(excluded) == {"leak-verbatim", "leak-numbers", *repeats}
+    repeats = {row["id"]: first[row["prompt"]] for row in smoke + leaked[2:3] if first[row["prompt"]] != row["id"]}
+    # The tiny random model judges: what it says is arbitrary, but each call is counted and its "same" decides.
+    judged = manifest.runs[-1].decontamination_judge
+    by_judge = {task_id for task_id, row in excluded.items() if row["method"] == "judge"}
+    assert judged["calls"] >= 1 and len(by_judge) == judged["confirmed"] and by_judge <= {"leak-reworded"}
+    assert set(excluded) == {"leak-verbatim", "leak-numbers", *repeats, *by_judge}
     assert all(excluded[i]["duplicate_of"] == of for i, of in repeats.items())
     assert excluded["leak-verbatim"]["benchmark"] == "gsm8k" and excluded["leak-verbatim"]["item_id"] == gsm8k[0]["id"]
     assert excluded["leak-numbers"]["item_id"] == gsm8k[1]["id"]
     assert excluded["repeat-00"]["duplicate_of"] == "smoke-00"
     samples = split_rows(out, "accepted") + split_rows(out, "rejected")
     assert not {s["task_id"] for s in samples} & set(excluded)
-    kept = {row["id"] for row in smoke} - set(repeats)
-    assert manifest.tasks_completed == 19 and manifest.runs[-1].tasks_excluded == len(excluded)
+    kept = {row["id"] for row in smoke} - set(repeats) | ({"leak-reworded"} - by_judge)
+    assert {s["task_id"] for s in samples} == kept  # the reworded task reached the engine unless the judge said so
+    assert manifest.tasks_completed == len(smoke + leaked) and manifest.runs[-1].tasks_excluded == len(excluded)
 
     # Exact sample dedup: no accepted completion twice; each dedup rejection names an accepted sample.
     accepted = split_rows(out, "accepted")
@@ -81,7 +91,8 @@ def test_gates_and_the_adaptive_policy_in_a_real_campaign(replica_pool, tmp_path
     assert report.exit_code == 0, report.output
     quality = json.loads(report.output)["quality"]
     contaminated = quality["excluded_tasks"]["decontaminate"]
-    assert sum(contaminated.values()) == 2 and all(key.startswith("gsm8k/") for key in contaminated)
+    assert sum(contaminated.values()) == 2 + len(by_judge) and all(key.startswith("gsm8k/") for key in contaminated)
+    assert quality["judge"]["calls"] == judged["calls"]
     assert quality["excluded_tasks"]["dedup"] == {"exact": len(repeats)}
     duplicates = sum(any(v["verifier"] == "dedup" for v in s["verdicts"]) for s in samples)
     assert sum(quality["rejected_samples"]["dedup"].values()) == duplicates
