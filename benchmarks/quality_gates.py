@@ -121,8 +121,8 @@ def quoting(text: str, rng: random.Random) -> str:
 
 
 # ---- decontamination -----------------------------------------------------------------------------------------
-def decontamination(embedder: Embedder, positives_per_kind: int, seed: int, min_cosine: float,
-                    min_closeness: float) -> dict:
+def decontamination_set(positives_per_kind: int, seed: int) -> tuple[list, dict, dict]:
+    """The indexed items; positives by kind as (text, item id); negatives by kind as texts."""
     rng = random.Random(seed)
     items = load_benchmark("gsm8k", str(DATA), "question", "answer", where="benchmark")
     indexed, held_out = items[: len(items) // 2], items[len(items) // 2 :]
@@ -133,6 +133,13 @@ def decontamination(embedder: Embedder, positives_per_kind: int, seed: int, min_
     long_items = [i for i in indexed if len(i.text.split()) >= 30]
     negatives = {"held_out": [i.text for i in held_out],
                  "quoting_14_words": [quoting(i.text, rng) for i in rng.sample(long_items, 200)]}
+    return indexed, positives, negatives
+
+
+def decontamination(embedder: Embedder, positives_per_kind: int, seed: int, min_cosine: float,
+                    min_closeness: float) -> dict:
+    indexed, positives, negatives = decontamination_set(positives_per_kind, seed)
+    held_out = negatives["held_out"]
 
     started = time.perf_counter()
     ours = Decontaminator(indexed, embedder=embedder)

@@ -170,13 +170,16 @@ def _base_summary(rows: _Rows, count: int, seconds: float, input_path: Path) -> 
 
 def decontaminate_file(benchmarks: list[str], input_path: Path, output: str, field: str | None = None,
                        n: int = 8, threshold: float = 0.5, embedding: bool = True,
-                       embedding_threshold: float = 0.85, shard_rows: int = 10_000) -> dict[str, Any]:
-    """Flag every input row whose field holds a benchmark item; returns the summary (also written)."""
+                       embedding_threshold: float = 0.85, shard_rows: int = 10_000,
+                       judge: Any = None) -> dict[str, Any]:
+    """Flag every input row whose field holds a benchmark item; returns the summary (also written). `judge` (with
+    the rubric judge's `complete`) confirms gray-zone neighbours of the embedding stage."""
     import pyarrow as pa
 
     from foundry.quality.benchmarks import load_benchmark, read_rows
     from foundry.quality.decontaminate import Decontaminator
     from foundry.quality.embedding import Embedder
+    from foundry.quality.judge import ItemJudge
 
     rows = _Rows(input_path, field)
     sink = _ShardOut(output, shard_rows, {"contaminated": pa.bool_(), "contamination": _contamination_type()})
@@ -192,7 +195,8 @@ def decontaminate_file(benchmarks: list[str], input_path: Path, output: str, fie
         name = name if names[name] == 1 else f"{name}-{names[name]}"
         items += load_benchmark(name, path, text_field, where="--benchmark")
     decontaminator = Decontaminator(items, n=n, threshold=threshold,
-                                    embedder=Embedder() if embedding else None, embedding_threshold=embedding_threshold)
+                                    embedder=Embedder() if embedding else None, embedding_threshold=embedding_threshold,
+                                    judge=ItemJudge(judge) if judge is not None and embedding else None)
     found: Counter = Counter()
 
     def mark(chunk: list[dict[str, Any]], name: str) -> None:
@@ -211,6 +215,8 @@ def decontaminate_file(benchmarks: list[str], input_path: Path, output: str, fie
                "by_benchmark": by_benchmark, "benchmarks": dict(Counter(i.benchmark for i in items)),
                "settings": {"ngram": n, "threshold": threshold, "embedding": embedding,
                             "embedding_threshold": embedding_threshold}}
+    if decontaminator.judge is not None:
+        summary["judge"] = {"model": judge.model, **vars(decontaminator.judge.counts)}
     sink.close(summary)
     return summary
 
@@ -262,15 +268,36 @@ def decontaminate_command(
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Least n-gram coverage of an item.")] = 0.5,
     embedding: Annotated[bool, typer.Option("--embedding/--no-embedding", help="Semantic stage.")] = True,
     embedding_threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Least cosine to an item.")] = 0.85,
+    judge_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible endpoint (e.g. http://judge:8000/v1) whose model confirms gray-zone neighbours.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Model name sent to --judge-url.")] = None,
+    judge_key_env: Annotated[str, typer.Option(help="Environment variable holding the judge's API key.")] = (
+        "OPENAI_API_KEY"),
 ) -> None:
-    """Flag rows that hold benchmark items (n-gram coverage, then embeddings); write shards and a summary."""
+    """Flag rows that hold benchmark items (n-gram coverage, then embeddings, then an optional LLM judge for the
+    gray zone); write shards and a summary."""
+    from foundry.errors import InfrastructureError
     from foundry.quality.benchmarks import QualityInputError
 
+    judge = None
+    if judge_url or judge_model:
+        if not (judge_url and judge_model and embedding):
+            _fail("--judge-url and --judge-model go together, and need the embedding stage (no --no-embedding)")
+        from foundry.config import JudgeConfig
+        from foundry.verifiers.rubric import OpenAIJudge
+
+        judge = OpenAIJudge(JudgeConfig(kind="openai", base_url=judge_url, model=judge_model,
+                                        api_key_env=judge_key_env))
     try:
-        summary = decontaminate_file(benchmark, input, output, field, ngram, threshold, embedding, embedding_threshold)
+        summary = decontaminate_file(benchmark, input, output, field, ngram, threshold, embedding, embedding_threshold,
+                                     judge=judge)
     except QualityInputError as exc:
         _fail(str(exc))
-    typer.echo(json.dumps({k: summary[k] for k in ("rows", "contaminated", "by_benchmark", "field", "shards")}))
+    except InfrastructureError as exc:
+        typer.echo(f"error: {exc}; the output is incomplete, run again", err=True)
+        raise typer.Exit(1) from None
+    keys = ("rows", "contaminated", "by_benchmark", "field", "shards") + (("judge",) if judge else ())
+    typer.echo(json.dumps({k: summary[k] for k in keys}))
 
 
 def dedup_command(

@@ -181,3 +181,69 @@ def test_benchmark_field_is_guessed_when_not_given(cli, tmp_path, benchmark, row
                  "--no-embedding")
     assert result.exit_code == 0, result.output
     assert read_output(tmp_path / "out")[0][0]["contaminated"] is True  # `question` found without naming it
+
+
+@pytest.fixture
+def judge_endpoint():
+    """An OpenAI-compatible chat endpoint on loopback that calls every pair "same" and keeps the requests."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps({"choices": [{"message": {"content": '{"same": true}'}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_decontaminate_asks_a_judge_endpoint_about_the_gray_zone_only(cli, tmp_path, benchmark, rows,
+                                                                     judge_endpoint):
+    url, seen = judge_endpoint
+    reworded = ("Tomasz chooses to attempt flipping a home. He purchases a home for $91,000 and after that puts in "
+                "$62,000 in repairs. This raised the value of the home by 120%. What amount of profit did he earn?")
+    records = [{"id": "verbatim", "text": rows[3]["question"]}, {"id": "reworded", "text": reworded},
+               {"id": "clean", "text": "Two plus two is four."}]
+    source = write_jsonl(tmp_path / "in.jsonl", records)
+    result = cli("decontaminate", "-b", f"{benchmark}:question", "-i", source, "-o", tmp_path / "out",
+                 "--judge-url", url, "--judge-model", "judge-m")
+    assert result.exit_code == 0, result.output
+    out, summary = read_output(tmp_path / "out")
+    assert [(r["contamination"] or {}).get("method") for r in out] == ["ngram", "judge", None]
+    assert out[1]["contamination"]["item_id"] == "gsm8k-test-0002"
+    assert len(seen) == 1 and seen[0]["model"] == "judge-m" and reworded in seen[0]["messages"][-1]["content"]
+    assert summary["judge"] == {"model": "judge-m", "calls": 1, "confirmed": 1, "unreadable": 0}
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--judge-url", "http://127.0.0.1:9/v1"], "--judge-url and --judge-model go together"),
+    (["--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m", "--no-embedding"], "need the embedding stage"),
+])
+def test_judge_options_are_checked_with_one_line(cli, tmp_path, benchmark, rows, args, expected):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": rows[3]["question"]}])
+    result = cli("decontaminate", "-b", f"{benchmark}:question", "-i", source, "-o", tmp_path / "out", *args)
+    assert result.exit_code == 2 and expected in result.output and "Traceback" not in result.output
+
+
+def test_an_unreachable_judge_fails_the_command_with_exit_1(cli, tmp_path, benchmark):
+    reworded = ("Tomasz chooses to attempt flipping a home. He purchases a home for $91,000 and after that puts in "
+                "$62,000 in repairs. This raised the value of the home by 120%. What amount of profit did he earn?")
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": reworded}])
+    result = cli("decontaminate", "-b", f"{benchmark}:question", "-i", source, "-o", tmp_path / "out",
+                 "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m")
+    assert result.exit_code == 1 and "judge http://127.0.0.1:9/v1" in result.output
+    assert "Traceback" not in result.output
