@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fixtures.chat_endpoint import chat_endpoint
 from typer.testing import CliRunner
 
 from foundry.cli import app
@@ -183,45 +184,17 @@ def test_benchmark_field_is_guessed_when_not_given(cli, tmp_path, benchmark, row
     assert read_output(tmp_path / "out")[0][0]["contaminated"] is True  # `question` found without naming it
 
 
-@pytest.fixture
-def judge_endpoint():
-    """An OpenAI-compatible chat endpoint on loopback that calls every pair "same" and keeps the requests."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    seen: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            data = json.dumps({"choices": [{"message": {"content": '{"same": true}'}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", seen
-    server.shutdown()
-    server.server_close()
-
-
-def test_decontaminate_asks_a_judge_endpoint_about_the_gray_zone_only(cli, tmp_path, benchmark, rows,
-                                                                     judge_endpoint):
-    url, seen = judge_endpoint
+def test_decontaminate_asks_a_judge_endpoint_about_the_gray_zone_only(cli, tmp_path, benchmark, rows):
     reworded = ("Tomasz chooses to attempt flipping a home. He purchases a home for $91,000 and after that puts in "
                 "$62,000 in repairs. This raised the value of the home by 120%. What amount of profit did he earn?")
     records = [{"id": "verbatim", "text": rows[3]["question"]}, {"id": "reworded", "text": reworded},
                {"id": "clean", "text": "Two plus two is four."}]
     source = write_jsonl(tmp_path / "in.jsonl", records)
-    result = cli("decontaminate", "-b", f"{benchmark}:question", "-i", source, "-o", tmp_path / "out",
-                 "--judge-url", url, "--judge-model", "judge-m")
+    with chat_endpoint('{"same": true}') as (url, requests):
+        result = cli("decontaminate", "-b", f"{benchmark}:question", "-i", source, "-o", tmp_path / "out",
+                     "--judge-url", url, "--judge-model", "judge-m")
     assert result.exit_code == 0, result.output
+    seen = [r["body"] for r in requests]
     out, summary = read_output(tmp_path / "out")
     assert [(r["contamination"] or {}).get("method") for r in out] == ["ngram", "judge", None]
     assert out[1]["contamination"]["item_id"] == "gsm8k-test-0002"

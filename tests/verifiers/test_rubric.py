@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
+from fixtures.chat_endpoint import chat_endpoint
 
 from foundry.config import JudgeConfig, RubricVerifierConfig
 from foundry.types import Sample
@@ -75,34 +72,11 @@ def test_prompt_carries_criteria_and_the_regex_matches_valid_scores():
 
 
 def test_openai_judge_sends_schema_and_key_from_env(monkeypatch):
-    seen = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            seen["path"] = self.path
-            seen["auth"] = self.headers.get("Authorization")
-            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            reply = {"choices": [{"message": {"content": '{"correctness": 8, "clarity": 6}'}}]}
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with chat_endpoint('{"correctness": 8, "clarity": 6}') as (url, requests):
         monkeypatch.setenv("JUDGE_KEY", "sk-secret-123")
-        judge = OpenAIJudge(JudgeConfig(kind="openai", base_url=f"http://127.0.0.1:{server.server_port}/v1",
-                                        model="judge-m", api_key_env="JUDGE_KEY"))
+        judge = OpenAIJudge(JudgeConfig(kind="openai", base_url=url, model="judge-m", api_key_env="JUDGE_KEY"))
         verdict = RubricVerifier(CONFIG, judge).verify(sample())
-    finally:
-        server.shutdown()
+    seen = requests[0]
     assert verdict.passed and verdict.score == pytest.approx((3 * 8 + 6) / 4 / 10)
     assert seen["path"] == "/v1/chat/completions" and seen["auth"] == "Bearer sk-secret-123"
     assert seen["body"]["model"] == "judge-m"
