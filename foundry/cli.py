@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -92,7 +92,21 @@ def run(
     finally:
         if driver is not None and driver.log_path is not None and driver.log_path.exists():
             err.print(f"log: {driver.log_path}", soft_wrap=True, highlight=False)
-    out.print(render_report(manifest))
+    out.print(render_report(manifest, found=_gated(campaign, manifest)))
+
+
+def _gated(campaign: Any, manifest: Any) -> dict[str, Any] | None:
+    """What the quality gates did, for the end-of-run report (read from the committed rows; only with gates on)."""
+    if getattr(campaign, "quality", None) is None:
+        return None
+    from foundry.report import findings
+    from foundry.storage.uri import open_store
+
+    try:
+        return findings(open_store(campaign.output.path), manifest)
+    except Exception as exc:  # the report is a courtesy: `foundry report` reads the same rows later
+        logging.getLogger("foundry").warning("quality figures not read (%s)", type(exc).__name__)
+        return None
 
 
 @app.command()
