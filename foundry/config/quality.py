@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from foundry.config.base import Strict
 from foundry.config.verifiers import JudgeConfig
@@ -92,8 +92,19 @@ class DecontaminationJudgeConfig(JudgeConfig):
     3-grams (numbers and names masked) between the item and the part of the text most like it."""
 
 
+def _switches(schema: dict[str, Any]) -> None:
+    """`embedding: false` and `judge: true` are accepted (and turned into blocks) before validation: say so in the
+    JSON schema too, so editors and `foundry schema` users see them as valid."""
+    for name in ("embedding", "judge"):
+        prop = schema["properties"][name]
+        options = prop.pop("anyOf", None) or [{"$ref": prop.pop("$ref")}]
+        prop["anyOf"] = [*options, {"type": "boolean"}]
+
+
 class DecontaminateConfig(Strict):
     """Keep benchmark items out: tasks are checked before generation, samples before commit."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, json_schema_extra=_switches)
 
     benchmarks: list[BenchmarkConfig] = Field(min_length=1)
     check: list[Literal["prompt", "completion"]] = Field(default_factory=lambda: ["prompt", "completion"],

@@ -104,3 +104,20 @@ def test_bad_judge_blocks_are_one_line(tmp_path, judge, expected):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert len(caught.value.problems) == 1 and expected in caught.value.problems[0]
+
+
+def test_the_json_schema_accepts_the_boolean_switches():
+    import jsonschema
+
+    from foundry.config import CampaignConfig
+
+    schema = CampaignConfig.model_json_schema()
+    base = {"name": "q", "source": {"path": "x.jsonl"}, "output": {"path": "out"}}
+    for block in ({"embedding": False}, {"judge": True}, {"judge": {"kind": "generator", "min_closeness": 1.2}}):
+        jsonschema.validate({**base, "quality": {"decontaminate": {"benchmarks": [GSM8K_BENCH], **block}}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**base, "quality": {"decontaminate": {"benchmarks": [GSM8K_BENCH], "judge": "yes"}}},
+                            schema)
+
+
+GSM8K_BENCH = {"name": "gsm8k", "path": "gsm8k.jsonl"}
