@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from foundry.quality.text import gram_hashes, words
+from foundry.quality.text import analyze, gram_hashes, words
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,14 @@ class NgramIndex:
     def best(self, text: str, doc: int | None = None, longest: bool = True) -> NgramMatch | None:
         """The document this text covers most (or the given `doc`), or None when they share no (informative)
         n-gram. `longest=False` skips the longest-run figure (0), which no decision needs."""
-        query = gram_hashes(words(text, self.mask_numbers, self.mask_names), self.n)
+        query = analyze(text, self.mask_numbers, self.mask_names).grams(self.n)
         if not len(query) or not len(self.hashes):
             return None
         slot = np.searchsorted(self.hashes, query)
         slot[slot == len(self.hashes)] = 0
         hit = self.hashes[slot] == query
+        if not hit.any():  # most texts: nothing more to count
+            return None
         positions, slots = np.nonzero(hit)[0], slot[hit]
         lengths = self.offsets[slots + 1] - self.offsets[slots]
         keep = lengths <= self.max_postings  # a gram in very many items (boilerplate) says nothing about one item
