@@ -164,7 +164,12 @@ class Deduplicator:
             self._order[item_id] = len(self._order)
             raw = print_.signature.tobytes()
             for (start, end), bucket in zip(self._bands, self._buckets):
-                bucket.setdefault(raw[start:end], []).append(item_id)
+                band = raw[start:end]
+                ids = bucket.get(band)
+                if ids is None:
+                    bucket[band] = [item_id]
+                else:
+                    ids.append(item_id)
 
     def check_and_add(self, item_id: str, text: str) -> Duplicate | None:
         """Find, then add the text if it duplicates nothing (so duplicates point at a kept text)."""

@@ -61,14 +61,20 @@ def _may_hold_number(text: str) -> bool:
     return marks.startswith("0") or " 0" in marks
 
 
-def _words(text: str, mask_numbers: bool, mask_names: bool) -> list[str]:
+def _words(text: str, mask_numbers: bool, mask_names: bool, plain: tuple[str, ...] | None = None
+           ) -> list[str] | tuple[str, ...]:
+    """`normalize(...).split()`; `plain` (the words unmasked, when at hand) is returned as is when the masks find
+    nothing to mask."""
     text = unicodedata.normalize("NFKC", text)
     if not text.isascii():
         return _normalize_regex(text, mask_numbers, mask_names).split()
+    masked = False
     if mask_names and not text.islower():
-        text = _CAPITALIZED.sub(f" {NAME_TOKEN} ", text)
+        text, masked = _CAPITALIZED.sub(f" {NAME_TOKEN} ", text), True
     if mask_numbers and _may_hold_number(text):
-        text = _NUMBER.sub(f" {NUMBER_TOKEN} ", text)  # before lowercasing: case changes no digit or word char
+        text, masked = _NUMBER.sub(f" {NUMBER_TOKEN} ", text), True  # before lowercasing: no digit or \w changes
+    if not masked and plain is not None:
+        return plain
     return text.translate(_ASCII_WORDS).split()
 
 
@@ -115,26 +121,48 @@ class Analysis:
     """A text's words (normalized one way), their hashes and its n-gram hashes, read-only: a sample is looked at by
     several indexes (masked and plain questions, answers, dedup) and each would otherwise normalize it again."""
 
-    __slots__ = ("words", "hashes", "_grams")
+    __slots__ = ("words", "hashes", "_grams", "_values")
 
-    def __init__(self, words: list[str]):
+    def __init__(self, words: list[str] | tuple[str, ...]):
         self.words = tuple(words)
         self.hashes = token_hashes(words)
         self.hashes.flags.writeable = False
         self._grams: dict[int, np.ndarray] = {}
+        self._values: dict[int, list[int]] = {}
 
     def grams(self, n: int) -> np.ndarray:
-        """As `gram_hashes(words, n)`."""
+        """As `gram_hashes(words, n)`. The n-grams' hashes are the (n-1)-grams' plus one more word's term, so the
+        shorter ones come on the way: those some caller has asked for are kept (decontamination's 8-grams give
+        dedup its 5-grams)."""
         grams = self._grams.get(n)
-        if grams is None:
-            grams = _grams(self.hashes, n)
-            grams.flags.writeable = False
-            self._grams[n] = grams
+        if grams is not None:
+            return grams
+        if n > len(_MIX):
+            raise ValueError(f"n-grams of at most {len(_MIX)} words")
+        _ASKED.add(n)
+        terms = np.multiply.outer(_MIX[:n], self.hashes)  # terms[i, j]: word j as the i-th of a gram
+        grams = terms[0].copy()
+        for i in range(1, n):
+            if i in _ASKED:
+                grams.flags.writeable = False
+                self._grams.setdefault(i, grams)
+            grams = grams[:-1] + terms[i, i:]  # wraps mod 2**64 by design
+        grams.flags.writeable = False
+        self._grams[n] = grams
         return grams
 
+    def gram_values(self, n: int) -> list[int]:
+        """`grams(n)` as Python ints, for set lookups."""
+        values = self._values.get(n)
+        if values is None:
+            values = self._values[n] = self.grams(n).tolist()
+        return values
 
+
+_ASKED: set[int] = set()
+"""The gram lengths `Analysis.grams` has been asked for, in this process."""
 _RECENT: dict[tuple[str, bool, bool], Analysis] = {}
-_RECENT_TEXTS, _RECENT_WORDS = 512, 1 << 18  # bounds what the cache holds (about 100 bytes a word)
+_RECENT_TEXTS, _RECENT_WORDS = 512, 1 << 17  # bounds what the cache holds (about 150 bytes a word)
 _recent_words = 0
 
 
@@ -150,9 +178,10 @@ def analyze(text: str, mask_numbers: bool = False, mask_names: bool = False) -> 
     if len(_RECENT) >= _RECENT_TEXTS or _recent_words >= _RECENT_WORDS:
         _RECENT.clear()
         _recent_words = 0
-    tokens = _words(text, mask_numbers, mask_names)
     plain = analyze(text) if mask_numbers or mask_names else None
-    found = plain if plain is not None and plain.words == tuple(tokens) else Analysis(tokens)
+    tokens = _words(text, mask_numbers, mask_names, plain.words if plain is not None else None)
+    found = plain if plain is not None and (tokens is plain.words or plain.words == tuple(tokens)) else \
+        Analysis(tokens)
     _RECENT[key] = found
     _recent_words += len(tokens)
     return found
