@@ -11,9 +11,10 @@ those `MinHashLSH` would use: both are computed with numpy and plain dicts, with
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xxhash
@@ -55,6 +56,8 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
 _MAX32 = np.uint32(0xFFFFFFFF)
+_HIGH_HALF = 1 if sys.byteorder == "little" else 0
+"""Where a uint64's top 32 bits sit when it is viewed as two uint32."""
 
 
 def minhash_signature(hashes: np.ndarray, permutations: np.ndarray) -> np.ndarray:
@@ -63,8 +66,8 @@ def minhash_signature(hashes: np.ndarray, permutations: np.ndarray) -> np.ndarra
     if not len(hashes):
         return np.full(permutations.shape[1], _MAX32, dtype=np.uint32)
     shift1, mult1, shift2, mult2, shift3 = _FMIX32
-    h = hashes.astype(np.uint32)  # a copy: mixed in place below, wrapping mod 2**32 as datasketch's does
-    h ^= h >> shift1
+    hashes = hashes.astype(np.uint32, copy=False)
+    h = hashes ^ (hashes >> shift1)  # a new array, mixed in place below, wrapping mod 2**32 as datasketch's does
     h *= mult1
     h ^= h >> shift2
     h *= mult2
@@ -106,7 +109,9 @@ class Deduplicator:
             # refuses thresholds that leave one band); the signature Jaccard then decides.
             self._permutations, bands, rows = _lsh_setup(num_perm, seed, min(max(threshold - 0.1, 0.05), 0.9))
             self._bands = [(i * rows * 4, (i + 1) * rows * 4) for i in range(bands)]  # byte ranges (uint32)
-            self._buckets: list[dict[bytes, list[str]]] = [{} for _ in range(bands)]
+            # Per band: band bytes -> the id holding it, or a list of ids when several do (rare). Ids rather than
+            # one-item lists keep the buckets out of the garbage collector's way (a dict of strings is untracked).
+            self._buckets: list[dict[bytes, Any]] = [{} for _ in range(bands)]
 
     def __len__(self) -> int:
         return len(self._exact)
@@ -116,8 +121,8 @@ class Deduplicator:
         key = xxhash.xxh3_128_hexdigest(" ".join(analysis.words).encode())  # = exact_key(text), normalizing once
         if self.mode == "exact" or not analysis.words:
             return Fingerprint(key)
-        # The shingle hashes of text.shingle_hashes, repeats kept (a minimum ignores them).
-        shingles = analysis.grams(min(self.shingle, len(analysis.words))) >> np.uint64(32)
+        # The shingle hashes of text.shingle_hashes (the grams' top 32 bits), repeats kept (a minimum ignores them).
+        shingles = analysis.grams(min(self.shingle, len(analysis.words))).view(np.uint32)[_HIGH_HALF::2]
         return Fingerprint(key, minhash_signature(shingles, self._permutations))
 
     def find(self, print_: Fingerprint) -> Duplicate | None:
@@ -167,9 +172,11 @@ class Deduplicator:
                 band = raw[start:end]
                 ids = bucket.get(band)
                 if ids is None:
-                    bucket[band] = [item_id]
-                else:
+                    bucket[band] = item_id
+                elif isinstance(ids, list):
                     ids.append(item_id)
+                else:
+                    bucket[band] = [ids, item_id]
 
     def check_and_add(self, item_id: str, text: str) -> Duplicate | None:
         """Find, then add the text if it duplicates nothing (so duplicates point at a kept text)."""
@@ -184,6 +191,9 @@ class Deduplicator:
         raw, found = signature.tobytes(), set()
         for (start, end), bucket in zip(self._bands, self._buckets):
             ids = bucket.get(raw[start:end])
-            if ids:
-                found.update(ids)
+            if ids is not None:
+                if isinstance(ids, list):
+                    found.update(ids)
+                else:
+                    found.add(ids)
         return found

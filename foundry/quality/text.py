@@ -131,25 +131,26 @@ class Analysis:
         self._values: dict[int, list[int]] = {}
 
     def grams(self, n: int) -> np.ndarray:
-        """As `gram_hashes(words, n)`. The n-grams' hashes are the (n-1)-grams' plus one more word's term, so the
-        shorter ones come on the way: those some caller has asked for are kept (decontamination's 8-grams give
-        dedup its 5-grams)."""
+        """As `gram_hashes(words, n)`. Computed from one table of terms (word hash times the multiplier of its
+        place in a gram), from which the shorter grams some caller has asked for come at the cost of one sum
+        (decontamination's 8-grams give dedup its 5-grams)."""
         grams = self._grams.get(n)
         if grams is not None:
             return grams
         if n > len(_MIX):
             raise ValueError(f"n-grams of at most {len(_MIX)} words")
         _ASKED.add(n)
-        terms = np.multiply.outer(_MIX[:n], self.hashes)  # terms[i, j]: word j as the i-th of a gram
-        grams = terms[0].copy()
-        for i in range(1, n):
-            if i in _ASKED:
-                grams.flags.writeable = False
-                self._grams.setdefault(i, grams)
-            grams = grams[:-1] + terms[i, i:]  # wraps mod 2**64 by design
-        grams.flags.writeable = False
-        self._grams[n] = grams
-        return grams
+        count = len(self.hashes)
+        terms = np.multiply.outer(_MIX[:n], self.hashes)  # terms[i, j]: word j as the i-th word of a gram
+        for k in sorted(k for k in tuple(_ASKED) if k <= n and k not in self._grams):
+            if count < k:
+                grams = np.empty(0, dtype=np.uint64)
+            else:  # gram j sums terms[i, j + i] for i < k: a strided view has them in column j
+                diagonals = np.ndarray((k, count - k + 1), np.uint64, terms, 0, (terms.strides[0] + 8, 8))
+                grams = diagonals.sum(axis=0, dtype=np.uint64)  # wraps mod 2**64 by design
+            grams.flags.writeable = False
+            self._grams[k] = grams
+        return self._grams[n]
 
     def gram_values(self, n: int) -> list[int]:
         """`grams(n)` as Python ints, for set lookups."""
