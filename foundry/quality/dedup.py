@@ -74,7 +74,7 @@ def minhash_signature(hashes: np.ndarray, permutations: np.ndarray) -> np.ndarra
     h ^= h >> shift3
     permuted = np.multiply.outer(h, permutations[0])
     permuted += permutations[1]
-    return permuted.min(axis=0)
+    return np.minimum.reduce(permuted, axis=0)
 
 
 @lru_cache(maxsize=None)

@@ -9,6 +9,7 @@ another, so one with its names swapped does too.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 
 import numpy as np
@@ -83,12 +84,13 @@ _TOKEN_CACHE_SIZE = 1 << 20
 
 class _TokenHashes(dict):
     """Stable 64-bit hashes of words, memoized: a vocabulary repeats far more than it grows. A dict subclass with
-    `__missing__`, so a lookup of a known word runs in C (`map(cache.__getitem__, ...)`), with no Python call."""
+    `__missing__`, so a lookup of a known word runs in C (`map(cache.__getitem__, ...)`), with no Python call.
+    Values are the hashes' 8 bytes in native order: joined, they are the array (no int conversion per word)."""
 
-    def __missing__(self, token: str) -> int:
+    def __missing__(self, token: str) -> bytes:
         if len(self) >= _TOKEN_CACHE_SIZE:
             self.clear()
-        value = self[token] = xxhash.xxh3_64_intdigest(token.encode())
+        value = self[token] = xxhash.xxh3_64_intdigest(token.encode()).to_bytes(8, sys.byteorder)
         return value
 
 
@@ -96,8 +98,8 @@ _TOKEN_HASHES = _TokenHashes()
 
 
 def token_hashes(tokens: list[str]) -> np.ndarray:
-    """One stable 64-bit hash per word."""
-    return np.fromiter(map(_TOKEN_HASHES.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    """One stable 64-bit hash per word (a read-only array)."""
+    return np.frombuffer(b"".join(map(_TOKEN_HASHES.__getitem__, tokens)), dtype=np.uint64)
 
 
 def gram_hashes(tokens: list[str], n: int) -> np.ndarray:
@@ -139,15 +141,19 @@ class Analysis:
             return grams
         if n > len(_MIX):
             raise ValueError(f"n-grams of at most {len(_MIX)} words")
-        _ASKED.add(n)
+        global _ASKED
+        if n not in _ASKED:
+            _ASKED = tuple(sorted({*_ASKED, n}))
         count = len(self.hashes)
         terms = np.multiply.outer(_MIX[:n], self.hashes)  # terms[i, j]: word j as the i-th word of a gram
-        for k in sorted(k for k in tuple(_ASKED) if k <= n and k not in self._grams):
+        for k in _ASKED:
+            if k > n or k in self._grams:
+                continue
             if count < k:
                 grams = np.empty(0, dtype=np.uint64)
             else:  # gram j sums terms[i, j + i] for i < k: a strided view has them in column j
                 diagonals = np.ndarray((k, count - k + 1), np.uint64, terms, 0, (terms.strides[0] + 8, 8))
-                grams = diagonals.sum(axis=0, dtype=np.uint64)  # wraps mod 2**64 by design
+                grams = np.add.reduce(diagonals, axis=0, dtype=np.uint64)  # wraps mod 2**64 by design
             grams.flags.writeable = False
             self._grams[k] = grams
         return self._grams[n]
@@ -160,8 +166,8 @@ class Analysis:
         return values
 
 
-_ASKED: set[int] = set()
-"""The gram lengths `Analysis.grams` has been asked for, in this process."""
+_ASKED: tuple[int, ...] = ()
+"""The gram lengths `Analysis.grams` has been asked for in this process, in order (replaced, never mutated)."""
 _RECENT: dict[tuple[str, bool, bool], Analysis] = {}
 _RECENT_TEXTS, _RECENT_WORDS = 512, 1 << 17  # bounds what the cache holds (about 150 bytes a word)
 _recent_words = 0
