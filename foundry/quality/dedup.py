@@ -77,6 +77,11 @@ def minhash_signature(hashes: np.ndarray, permutations: np.ndarray) -> np.ndarra
     return np.minimum.reduce(permuted, axis=0)
 
 
+def _signature_bytes(signature: np.ndarray) -> bytes:
+    """The signature as uint32 bytes, whose slices are the LSH bands' keys (datasketch's bands, byte-swapped)."""
+    return np.asarray(signature, dtype=np.uint32).tobytes()
+
+
 @lru_cache(maxsize=None)
 def _lsh_setup(num_perm: int, seed: int, threshold: float) -> tuple[np.ndarray, int, int]:
     """The permutations datasketch draws for (num_perm, seed) and the (bands, rows) its MinHashLSH picks for the
@@ -167,7 +172,7 @@ class Deduplicator:
         if self.mode == "near" and print_.signature is not None and item_id not in self._signatures:
             self._signatures[item_id] = print_.signature
             self._order[item_id] = len(self._order)
-            raw = print_.signature.tobytes()
+            raw = _signature_bytes(print_.signature)
             for (start, end), bucket in zip(self._bands, self._buckets):
                 band = raw[start:end]
                 ids = bucket.get(band)
@@ -188,7 +193,7 @@ class Deduplicator:
 
     def _candidates(self, signature: np.ndarray) -> set[str]:
         """The indexed ids sharing a band with this signature (MinHashLSH.query, without a MinHash)."""
-        raw, found = signature.tobytes(), set()
+        raw, found = _signature_bytes(signature), set()
         for (start, end), bucket in zip(self._bands, self._buckets):
             ids = bucket.get(raw[start:end])
             if ids is not None:
