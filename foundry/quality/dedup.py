@@ -1,22 +1,25 @@
-"""Duplicates: exact by a hash of the normalized text, near by MinHash LSH (datasketch).
+"""Duplicates: exact by a hash of the normalized text, near by MinHash LSH (datasketch's scheme, computed here).
 
 LSH only proposes candidates (texts that share a band of their signatures); a candidate is called a duplicate only
 when the Jaccard similarity estimated from the two full signatures reaches the threshold. Texts are added by the
 caller, so what counts as an "earlier copy" is the caller's choice (the campaign adds committed samples only).
+
+Signatures are datasketch's `MinHash(scheme="affine32")` of the shingle hashes, bit for bit, and the bands are
+those `MinHashLSH` would use: both are computed with numpy and plain dicts, without a datasketch object per text
+(building those cost more than the hashing).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 import numpy as np
 import xxhash
 
-from foundry.quality.text import exact_key, shingle_hashes, words
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
+from foundry.quality.text import analyze, exact_key
 
 DedupMode = Literal["none", "exact", "near"]
 
@@ -51,6 +54,50 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 
 
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+_MAX32 = np.uint32(0xFFFFFFFF)
+_HIGH_HALF = 1 if sys.byteorder == "little" else 0
+"""Where a uint64's top 32 bits sit when it is viewed as two uint32."""
+
+
+def minhash_signature(hashes: np.ndarray, permutations: np.ndarray) -> np.ndarray:
+    """datasketch's affine32 MinHash of 32-bit values (hashfunc=int): each value premixed by the MurmurHash3
+    finalizer, then per permutation (a, b) the least `a * h + b` mod 2**32. Repeats and order do not matter."""
+    if not len(hashes):
+        return np.full(permutations.shape[1], _MAX32, dtype=np.uint32)
+    shift1, mult1, shift2, mult2, shift3 = _FMIX32
+    hashes = hashes.astype(np.uint32, copy=False)
+    h = hashes ^ (hashes >> shift1)  # a new array, mixed in place below, wrapping mod 2**32 as datasketch's does
+    h *= mult1
+    h ^= h >> shift2
+    h *= mult2
+    h ^= h >> shift3
+    permuted = np.multiply.outer(h, permutations[0])
+    permuted += permutations[1]
+    return np.minimum.reduce(permuted, axis=0)
+
+
+def _signature_bytes(signature: np.ndarray) -> bytes:
+    """The signature as uint32 bytes, whose slices are the LSH bands' keys (datasketch's bands, byte-swapped)."""
+    return np.asarray(signature, dtype=np.uint32).tobytes()
+
+
+@lru_cache(maxsize=None)
+def _lsh_setup(num_perm: int, seed: int, threshold: float) -> tuple[np.ndarray, int, int]:
+    """The permutations datasketch draws for (num_perm, seed) and the (bands, rows) its MinHashLSH picks for the
+    threshold (the search costs a few hundred integrals: once per process)."""
+    from datasketch import MinHash  # imports scipy: only when near dedup is on
+    from datasketch.lsh import _optimal_param
+
+    permutations = MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme="affine32").permutations
+    bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)  # MinHashLSH's default weights
+    if bands < 2:
+        raise ValueError("The number of bands are too small (b < 2)")  # as MinHashLSH says
+    permutations = permutations.copy()
+    permutations.flags.writeable = False
+    return permutations, bands, rows
+
+
 class Deduplicator:
     """An index of earlier texts; `find` says which one a new text duplicates, `add` makes a text an earlier copy."""
 
@@ -63,29 +110,25 @@ class Deduplicator:
         self._signatures: dict[str, np.ndarray] = {}
         self._order: dict[str, int] = {}
         if mode == "near":
-            from datasketch import MinHash, MinHashLSH  # imports scipy: only when near dedup is on
-
-            template = MinHash(num_perm=num_perm, seed=seed, hashfunc=int)
-            self._permutations, self._seed, self._num_perm = template.permutations, seed, num_perm
             # Candidates come from LSH tuned a little below the threshold (fewer misses near it; datasketch also
             # refuses thresholds that leave one band); the signature Jaccard then decides.
-            self._lsh = MinHashLSH(threshold=min(max(threshold - 0.1, 0.05), 0.9), num_perm=num_perm)
+            self._permutations, bands, rows = _lsh_setup(num_perm, seed, min(max(threshold - 0.1, 0.05), 0.9))
+            self._bands = [(i * rows * 4, (i + 1) * rows * 4) for i in range(bands)]  # byte ranges (uint32)
+            # Per band: band bytes -> the id holding it, or a list of ids when several do (rare). Ids rather than
+            # one-item lists keep the buckets out of the garbage collector's way (a dict of strings is untracked).
+            self._buckets: list[dict[bytes, Any]] = [{} for _ in range(bands)]
 
     def __len__(self) -> int:
         return len(self._exact)
 
     def fingerprint(self, text: str) -> Fingerprint:
-        tokens = words(text)
-        key = xxhash.xxh3_128_hexdigest(" ".join(tokens).encode())  # = exact_key(text), normalizing once
-        if self.mode == "exact" or not tokens:
+        analysis = analyze(text)
+        key = xxhash.xxh3_128_hexdigest(" ".join(analysis.words).encode())  # = exact_key(text), normalizing once
+        if self.mode == "exact" or not analysis.words:
             return Fingerprint(key)
-        from datasketch import MinHash
-
-        # Shingles arrive already hashed (32-bit, numpy): `int` as datasketch's hashfunc passes them through.
-        minhash = MinHash(num_perm=self._num_perm, seed=self._seed, hashfunc=int,
-                          permutations=self._permutations, scheme="affine32")
-        minhash.update_batch(shingle_hashes(tokens, self.shingle).tolist())
-        return Fingerprint(key, minhash.hashvalues.copy())
+        # The shingle hashes of text.shingle_hashes (the grams' top 32 bits), repeats kept (a minimum ignores them).
+        shingles = analysis.grams(min(self.shingle, len(analysis.words))).view(np.uint32)[_HIGH_HALF::2]
+        return Fingerprint(key, minhash_signature(shingles, self._permutations))
 
     def find(self, print_: Fingerprint) -> Duplicate | None:
         """The earlier copy this fingerprint duplicates: the exact one, else the most similar near one. A text
@@ -97,7 +140,7 @@ class Deduplicator:
         if self.mode != "near" or print_.signature is None:
             return None
         best: tuple[tuple[float, int], str] | None = None
-        for candidate in self._lsh.query(self._minhash(print_.signature)):
+        for candidate in self._candidates(print_.signature):
             score = _jaccard(self._signatures[candidate], print_.signature)
             rank = (score, -self._order[candidate])  # most similar; among equals, the earliest added
             if score >= self.threshold and (best is None or rank > best[0]):
@@ -129,7 +172,16 @@ class Deduplicator:
         if self.mode == "near" and print_.signature is not None and item_id not in self._signatures:
             self._signatures[item_id] = print_.signature
             self._order[item_id] = len(self._order)
-            self._lsh.insert(item_id, self._minhash(print_.signature))
+            raw = _signature_bytes(print_.signature)
+            for (start, end), bucket in zip(self._bands, self._buckets):
+                band = raw[start:end]
+                ids = bucket.get(band)
+                if ids is None:
+                    bucket[band] = item_id
+                elif isinstance(ids, list):
+                    ids.append(item_id)
+                else:
+                    bucket[band] = [ids, item_id]
 
     def check_and_add(self, item_id: str, text: str) -> Duplicate | None:
         """Find, then add the text if it duplicates nothing (so duplicates point at a kept text)."""
@@ -139,8 +191,14 @@ class Deduplicator:
             self.add(item_id, print_)
         return found
 
-    def _minhash(self, signature: np.ndarray) -> MinHash:
-        from datasketch import MinHash
-
-        return MinHash(seed=self._seed, hashfunc=int, hashvalues=signature, permutations=self._permutations,
-                       scheme="affine32")
+    def _candidates(self, signature: np.ndarray) -> set[str]:
+        """The indexed ids sharing a band with this signature (MinHashLSH.query, without a MinHash)."""
+        raw, found = _signature_bytes(signature), set()
+        for (start, end), bucket in zip(self._bands, self._buckets):
+            ids = bucket.get(raw[start:end])
+            if ids is not None:
+                if isinstance(ids, list):
+                    found.update(ids)
+                else:
+                    found.add(ids)
+        return found

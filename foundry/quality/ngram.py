@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from foundry.quality.text import gram_hashes, words
+from foundry.quality.text import analyze, gram_hashes, words
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,10 @@ class NgramIndex:
     def best(self, text: str, doc: int | None = None, longest: bool = True) -> NgramMatch | None:
         """The document this text covers most (or the given `doc`), or None when they share no (informative)
         n-gram. `longest=False` skips the longest-run figure (0), which no decision needs."""
-        query = gram_hashes(words(text, self.mask_numbers, self.mask_names), self.n)
-        if not len(query) or not len(self.hashes):
+        analysis = analyze(text, self.mask_numbers, self.mask_names)
+        if self._known().isdisjoint(analysis.gram_values(self.n)):  # most texts: nothing to count
             return None
+        query = analysis.grams(self.n)
         slot = np.searchsorted(self.hashes, query)
         slot[slot == len(self.hashes)] = 0
         hit = self.hashes[slot] == query
@@ -69,6 +70,18 @@ class NgramIndex:
         doc = int(np.argmax(coverage)) if doc is None else doc
         run = self._longest(np.unique(pair_pos[pair_docs == doc])) if longest else 0
         return NgramMatch(doc, float(coverage[doc]), run)
+
+    def _known(self) -> set[int]:
+        """The indexed gram hashes as a set of ints, built on first use: a text that shares none (most) is told
+        apart with one C-level pass, where the binary search costs a chain of cache misses per gram."""
+        known = self.__dict__.get("_set")
+        if known is None:
+            known = self._set = set(self.hashes.tolist())
+        return known
+
+    def __getstate__(self) -> dict:
+        """Without the set (a few MB, rebuilt in milliseconds where it is used)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_set"}
 
     def _longest(self, positions: np.ndarray) -> int:
         if not len(positions):
