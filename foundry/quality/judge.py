@@ -5,8 +5,8 @@ close in meaning and wording together, a judge decides. The gray zone is narrow 
 plus twice the share of word 3-grams (numbers and names masked) between the item and the part of the text the item's
 length that is most like it. A different problem set in the same kind of story shares the meaning but few 3-grams;
 a text quoting one phrase of an item shares a few 3-grams but little meaning, so neither costs a call. (The weight
-and the thresholds were picked on one draw of benchmarks/quality_gates.py and checked on another.) The judge is anything with the
-rubric judge's `complete` (the campaign's replicas, or an OpenAI-compatible endpoint).
+and the thresholds were picked on one draw of benchmarks/quality_gates.py and checked on another.) The judge is
+anything with the rubric judge's `complete` (the campaign's replicas, or an OpenAI-compatible endpoint).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from foundry.quality.text import words
+from foundry.quality.text import gram_hashes, words
 
 if TYPE_CHECKING:
     from foundry.verifiers.rubric import Judge
@@ -32,21 +32,18 @@ def overlap(text: str, item: str, n: int = 3) -> tuple[float, float]:
     window of the text as long as the item (windows step a quarter of that), and where that window starts (as a
     fraction of the text)."""
     item_words, text_words = words(item, True, True), words(text, True, True)
-    target = _grams(item_words, n)
+    target = set(gram_hashes(item_words, n).tolist())
     if not target or not text_words:
         return 0.0, 0.0
     size = len(item_words)
     step = max(1, size // 4)
+    grams = gram_hashes(text_words, n).tolist()  # gram i starts at word i: a window's grams are a slice
     best = (0.0, 0.0)
     for start in range(0, max(1, len(text_words) - size + step), step):
-        window = _grams(text_words[start : start + size], n)
+        window = set(grams[start : start + size - n + 1])
         if window:
             best = max(best, (len(window & target) / len(window | target), -start / len(text_words)))
     return best[0], -best[1]
-
-
-def _grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
 @dataclass
