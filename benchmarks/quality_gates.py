@@ -3,7 +3,8 @@
 Decontamination set (built here from the GSM8K test split in benchmarks/data, MIT): the first half of the items is
 the benchmark; positives are those items verbatim, wrapped in other text, with numbers changed, sentences
 reordered, names swapped, and "rephrased" (a synonym map plus changed numbers and names: crude, automatic); negatives
-are the other half (never indexed) and long unrelated texts quoting 14 words of an indexed item. The anchor is
+are the other half (never indexed), some of them followed by their worked solution (a completion-like text about a
+problem of the same kind), and long unrelated texts quoting 14 words of an indexed item. The anchor is
 lm-eval's decontamination rule (any shared 13-gram), implemented below.
 
 Dedup set: random texts from a Zipf vocabulary, a third of them followed later by an edited copy (a known number of
@@ -132,6 +133,7 @@ def decontamination_set(positives_per_kind: int, seed: int) -> tuple[list, dict,
     positives = {k: [(f(i.text, rng), i.item_id) for i in chosen] for k, f in kinds.items()}
     long_items = [i for i in indexed if len(i.text.split()) >= 30]
     negatives = {"held_out": [i.text for i in held_out],
+                 "held_out_with_solution": [f"{i.text} {i.answer}" for i in rng.sample(held_out, 200)],
                  "quoting_14_words": [quoting(i.text, rng) for i in rng.sample(long_items, 200)]}
     return indexed, positives, negatives
 

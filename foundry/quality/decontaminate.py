@@ -5,6 +5,8 @@ capitalized words masked, copies with their numbers changed or their names swapp
 on what the n-gram stage let through and catches rephrasings: alone above a high cosine, or above a lower one
 when the same item also shares a few of its n-grams with the text (`ngram+embedding`). Every finding says which
 stage found it (`method`: `ngram`, `embedding`, `ngram+embedding`, `judge`), so a report can count them apart.
+A reworded copy keeps most of the item's short phrases all along it (`wording.kept_words`): that, with a cosine
+lower still, is the third rule (`ngram+embedding` too).
 With a judge (`ItemJudge`), a nearest item that neither rule calls but that is close in meaning and wording (the
 gray zone) is put to an LLM, which has the last word on those pairs only (`judge`).
 """
@@ -17,6 +19,7 @@ from foundry.quality.benchmarks import BenchmarkItem
 from foundry.quality.embedding import Embedder, EmbeddingIndex
 from foundry.quality.judge import ItemJudge
 from foundry.quality.ngram import NgramIndex
+from foundry.quality.wording import kept_words
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,10 @@ class Decontaminator:
     def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5, mask_numbers: bool = True,
                  embedder: Embedder | None = None, embedding_threshold: float = 0.85,
                  supported_threshold: float = 0.75, support_coverage: float = 0.1, near_miss: float = 0.05,
-                 judge: ItemJudge | None = None):
+                 reworded_threshold: float = 0.6, reworded_closeness: float = 1.35, judge: ItemJudge | None = None):
         self.items, self.threshold, self.embedding_threshold = items, threshold, embedding_threshold
         self.supported_threshold, self.support_coverage = supported_threshold, support_coverage
+        self.reworded_threshold, self.reworded_closeness = reworded_threshold, reworded_closeness
         # Questions are compared with numbers masked (a changed number is still the same item); answers as they
         # are: masked, worked solutions of different problems look alike ("0 0 0 0 0 0 0 0").
         # Capitalized words are masked too, so a copy with its names swapped still matches; a near miss (some of an
@@ -79,7 +83,7 @@ class Decontaminator:
         found = [self._ngram(t) if t else None for t in texts]
         if self.embedding is not None and semantic:
             rest = [i for i, t in enumerate(texts) if t and found[i] is None]
-            floor = min(self.embedding_threshold, self.supported_threshold,
+            floor = min(self.embedding_threshold, self.supported_threshold, self.reworded_threshold,
                         self.judge.min_cosine if self.judge else 1.0)
             for i, (doc, score) in zip(rest, self.embedding.best_many([texts[i] for i in rest])):
                 if doc >= 0 and score >= floor:
@@ -87,9 +91,10 @@ class Decontaminator:
         return found
 
     def _semantic(self, text: str, doc: int, score: float) -> Contamination | None:
-        """An embedding neighbour counts alone above `embedding_threshold`, or above `supported_threshold` when the
-        same item also shares `support_coverage` of its n-grams with the text (a reworded copy keeps some); below
-        both, the judge (if any) decides a gray-zone pair."""
+        """An embedding neighbour counts alone above `embedding_threshold`; above `supported_threshold` when the
+        same item also shares `support_coverage` of its n-grams with the text (a reworded copy keeps some); above
+        `reworded_threshold` when the cosine plus the share of the item's words the text keeps in 3-grams reaches
+        `reworded_closeness`. Below all three, the judge (if any) decides a gray-zone pair."""
         item = self.items[doc]
         if score >= self.embedding_threshold:
             return Contamination(item.benchmark, item.item_id, "embedding", score)
@@ -97,6 +102,8 @@ class Decontaminator:
             match = self.questions.best(text, doc=doc, longest=False)
             if match is not None and match.coverage >= self.support_coverage:
                 return Contamination(item.benchmark, item.item_id, "ngram+embedding", score)
+        if score >= self.reworded_threshold and score + kept_words(text, item.text) >= self.reworded_closeness:
+            return Contamination(item.benchmark, item.item_id, "ngram+embedding", score)
         if self.judge is not None and self.judge.confirms(text, item.text, score):
             return Contamination(item.benchmark, item.item_id, "judge", score)
         return None

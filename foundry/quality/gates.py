@@ -203,6 +203,8 @@ def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = No
                           embedding_threshold=config.embedding.threshold,
                           supported_threshold=config.embedding.supported_threshold,
                           support_coverage=config.embedding.support_coverage,
+                          reworded_threshold=config.embedding.reworded_threshold,
+                          reworded_closeness=config.embedding.reworded_closeness,
                           judge=ItemJudge(judge, config.judge.min_cosine, config.judge.min_closeness)
                           if judge is not None and config.judge is not None else None)
 

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from foundry.quality.text import gram_hashes, words
+from foundry.quality.wording import overlap
 
 if TYPE_CHECKING:
     from foundry.verifiers.rubric import Judge
@@ -25,25 +25,6 @@ SYSTEM = ("Say whether the text poses the same problem as the benchmark item. Ot
           "sentence order do not make it another problem; another question or situation does.")
 SCHEMA = {"type": "object", "properties": {"same": {"type": "boolean"}}, "required": ["same"]}
 REGEX = r'\{"same": (true|false)\}'
-
-
-def overlap(text: str, item: str, n: int = 3) -> tuple[float, float]:
-    """Largest Jaccard similarity of word n-grams (numbers and capitalized words masked) between the item and a
-    window of the text as long as the item (windows step a quarter of that), and where that window starts (as a
-    fraction of the text)."""
-    item_words, text_words = words(item, True, True), words(text, True, True)
-    target = set(gram_hashes(item_words, n).tolist())
-    if not target or not text_words:
-        return 0.0, 0.0
-    size = len(item_words)
-    step = max(1, size // 4)
-    grams = gram_hashes(text_words, n).tolist()  # gram i starts at word i: a window's grams are a slice
-    best = (0.0, 0.0)
-    for start in range(0, max(1, len(text_words) - size + step), step):
-        window = set(grams[start : start + size - n + 1])
-        if window:
-            best = max(best, (len(window & target) / len(window | target), -start / len(text_words)))
-    return best[0], -best[1]
 
 
 @dataclass

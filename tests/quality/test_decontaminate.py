@@ -163,8 +163,24 @@ def test_a_lower_cosine_counts_when_the_item_also_shares_ngrams(benchmark_items,
     from foundry.quality.decontaminate import Decontaminator
 
     gate = Decontaminator(benchmark_items, embedder=embedder, embedding_threshold=0.99, supported_threshold=0.75,
-                          support_coverage=0.1)
+                          support_coverage=0.1, reworded_threshold=0.99)
     found = gate.check(REPHRASED["gsm8k-test-0012"])
     assert (found.item_id, found.method) == ("gsm8k-test-0012", "ngram+embedding")
     assert "with shared n-grams" in found.reason()
     assert gate.check(REPHRASED["gsm8k-test-0000"]) is None
+
+
+def test_a_rewording_that_keeps_the_items_phrases_counts_at_a_lower_cosine(benchmark_items, embedder):
+    """Item 6's rewording keeps about two thirds of its words in shared 3-grams (numbers and names masked), item 9's
+    a sixth; the long text quotes one phrase of item 0. With the other two rules out of reach, only item 6 is
+    flagged, and only by the kept-words rule (it goes when that rule's cosine is out of reach too)."""
+    from foundry.quality.decontaminate import Decontaminator
+
+    def gate(reworded_threshold):
+        return Decontaminator(benchmark_items, embedder=embedder, embedding_threshold=0.99, supported_threshold=0.99,
+                              reworded_threshold=reworded_threshold, reworded_closeness=1.35)
+
+    found = gate(0.6).check(REPHRASED["gsm8k-test-0006"])
+    assert (found.item_id, found.method) == ("gsm8k-test-0006", "ngram+embedding")
+    assert gate(0.6).check_many([REPHRASED["gsm8k-test-0009"], LONG_TEXT_QUOTING_A_PHRASE]) == [None, None]
+    assert gate(0.99).check(REPHRASED["gsm8k-test-0006"]) is None

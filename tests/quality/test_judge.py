@@ -9,7 +9,7 @@ import pytest
 
 from foundry.errors import InfrastructureError
 from foundry.quality.decontaminate import Decontaminator
-from foundry.quality.judge import REGEX, ItemJudge, overlap
+from foundry.quality.judge import REGEX, ItemJudge
 
 ITEM = "Josh decides to try flipping a house. He buys a house for $80,000 and then puts in $50,000 in repairs."
 # GSM8K test item 2 reworded by hand (synonyms, other numbers and name): cosine 0.79 to it, 18 % of its masked
@@ -34,25 +34,6 @@ class Judge:
 
 
 YES, NO = '{"same": true}', '{"same": false}'
-
-
-@pytest.mark.parametrize(("text", "item", "expected"), [
-    ("a b c d e", "a b c d e", 1.0),
-    ("a b c d e", "v w x y z", 0.0),
-    # numbers and capitalized words are masked: a copy with both changed is the same sequence of 3-grams
-    ("Ann has 3 red pens and 4 blue pens", "Bob has 7 red pens and 1 blue pens", 1.0),
-    # 5 words -> 3 distinct 3-grams each; they share "b c d" and "c d e" of 4 distinct in all
-    ("a b c d e", "b c d e f", pytest.approx(2 / 4)),
-])
-def test_overlap_is_the_jaccard_of_masked_3grams(text, item, expected):
-    assert overlap(text, item)[0] == expected
-
-
-def test_overlap_finds_the_item_inside_a_long_text_and_where():
-    filler = " ".join(f"w{i}" for i in range(300))
-    share, where = overlap(f"{filler} {ITEM} {filler}", ITEM)
-    assert share == 1.0
-    assert 0.4 < where < 0.55  # the item starts just under half-way through the text
 
 
 def test_a_long_text_reaches_the_judge_as_an_excerpt_around_the_item():
