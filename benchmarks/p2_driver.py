@@ -6,7 +6,12 @@ else is the real driver: source parsing, request building, Ray actor calls to re
 building, parquet shards and commits. Ray start-up is excluded; verifier actor start-up and the final commit are
 included. `steady` is measured from the first finished task to the last one. Prints JSON.
 
-    .venv/bin/python benchmarks/p2_driver.py [--tasks 20000] [--n 8] [--replicas 1 2 4]
+`--gates` asks whether the quality gates slow the driver: every completion is then a different random text of 60-140
+words (a Zipf vocabulary, as in quality_gates.py's dedup set), and each configuration runs without gates and with
+the sample gates (n-gram decontamination of completions against the GSM8K test set in benchmarks/data, then near
+dedup at 0.8), one after the other.
+
+    .venv/bin/python benchmarks/p2_driver.py [--tasks 20000] [--n 8] [--replicas 1 2 4] [--gates]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -24,20 +30,30 @@ from foundry.generators.engine import GenerationRequest, GenerationResult
 from foundry.types import Completion
 
 TEXT = "<think>two and two</think>The answer is \\boxed{4}."
+VOCABULARY = [f"v{i}" for i in range(5000)]
+WEIGHTS = [1 / (i + 1) for i in range(5000)]
+GSM8K = Path(__file__).resolve().parent / "data" / "gsm8k-test.jsonl"
 
 
 class InstantReplica(Mailbox):
     """GeneratorReplica's interface; no engine: `n` canned completions, immediately."""
 
     def __init__(self, model: str, engine_args: dict, replica_id: str):
-        self.replica_id = replica_id
+        self.replica_id, self.varied = replica_id, engine_args.get("varied", False)
+        self.rng = random.Random(replica_id)
+
+    def _text(self) -> str:
+        if not self.varied:
+            return TEXT
+        words = " ".join(self.rng.choices(VOCABULARY, WEIGHTS, k=self.rng.randint(60, 140)))
+        return f"<think>{words}</think>The answer is \\boxed{{4}}."
 
     def node(self) -> dict:
         return {"role": "replica", "replica": self.replica_id, "pid": os.getpid()}
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         n = request.sampling.get("n", 1)
-        completions = [Completion(text=TEXT, completion_tokens=12, finish_reason="stop")] * n
+        completions = [Completion(text=self._text(), completion_tokens=12, finish_reason="stop") for _ in range(n)]
         return GenerationResult(request.request_id, "prompt", 8, completions, 0.0, self.replica_id)
 
     async def health(self) -> bool:
@@ -53,7 +69,7 @@ def write_source(path: Path, tasks: int) -> None:
             handle.write(json.dumps({"id": f"t{i}", "prompt": f"What is {i % 7} + {i % 5}?", "answer": "4"}) + "\n")
 
 
-def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Namespace) -> dict:
+def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Namespace, gates: bool = False) -> dict:
     import ray
 
     from foundry.campaign import Campaign
@@ -68,9 +84,14 @@ def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Nam
         "output": {"path": str(workdir / f"out-{replicas}-{n}-{time.time_ns()}"), "shard_max_rows": 10_000},
         "cluster": {"replicas": replicas, "max_in_flight_per_replica": args.in_flight,
                     "verifier_workers": args.verifier_workers, "verifier_num_cpus": 0.01},
+        "quality": {"decontaminate": {"benchmarks": [{"name": "gsm8k", "path": str(GSM8K),
+                                                      "fields": {"text": "question", "answer": "answer"}}],
+                                      "check": ["completion"], "embedding": {"enabled": False}},
+                    "dedup": {"samples": "near", "threshold": 0.8}} if gates else None,
     })
     actor = ray.remote(InstantReplica).options(num_cpus=0, max_concurrency=4 * args.in_flight)
-    pool = ReplicaPool(lambda i: actor.remote("instant", {}, f"replica-{i}"), replicas, args.in_flight)
+    engine_args = {"varied": args.gates}
+    pool = ReplicaPool(lambda i: actor.remote("instant", engine_args, f"replica-{i}"), replicas, args.in_flight)
     pool.nodes()
     marks: list[float] = []
     start = time.perf_counter()
@@ -79,7 +100,9 @@ def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Nam
     pool.shutdown()
     samples = manifest.samples
     steady = (marks[-1] - marks[0]) if len(marks) > 1 else seconds
-    return {"replicas": replicas, "n": n, "tasks": manifest.tasks_completed, "samples": samples,
+    return {"replicas": replicas, "n": n, "gates": gates, "tasks": manifest.tasks_completed, "samples": samples,
+            "rejected_by_gates": {k: v.get("failed", 0) for k, v in manifest.runs[-1].verifiers.items()
+                                  if k in ("decontaminate", "dedup")} if gates else None,
             "seconds": round(seconds, 3), "samples_per_second": round(samples / seconds, 1),
             "steady_samples_per_second": round(samples * (len(marks) - 1) / len(marks) / steady, 1),
             "shards": len(manifest.shards)}
@@ -92,6 +115,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--in-flight", type=int, default=64, help="max_in_flight_per_replica")
     parser.add_argument("--verifier-workers", type=int, default=2)
+    parser.add_argument("--gates", action="store_true", help="varied completions; each run without, then with gates")
     args = parser.parse_args()
     import ray
 
@@ -101,7 +125,8 @@ def main() -> None:
         write_source(Path(tmp) / "tasks.jsonl", args.tasks)
         for n in args.n:
             for replicas in args.replicas:
-                results.append(one_run(args.tasks, n, replicas, Path(tmp), args))
+                for gates in ((False, True) if args.gates else (False,)):
+                    results.append(one_run(args.tasks, n, replicas, Path(tmp), args, gates))
     ray.shutdown()
     print(json.dumps({
         "benchmark": "P2 campaign driver samples/s, instant engine, length verifier",

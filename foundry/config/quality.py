@@ -143,7 +143,7 @@ class DecontaminateConfig(Strict):
 
 
 class DedupConfig(Strict):
-    """Drop repeats: tasks before generation, accepted samples before commit (only committed samples count)."""
+    """Drop repeats: tasks before generation, accepted samples before commit (against those gated before them)."""
 
     tasks: DedupMode = "none"
     """`exact`: same normalized prompt; `near`: MinHash Jaccard of word shingles at least `threshold`."""

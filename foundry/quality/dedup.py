@@ -2,7 +2,8 @@
 
 LSH only proposes candidates (texts that share a band of their signatures); a candidate is called a duplicate only
 when the Jaccard similarity estimated from the two full signatures reaches the threshold. Texts are added by the
-caller, so what counts as an "earlier copy" is the caller's choice (the campaign adds committed samples only).
+caller, so what counts as an "earlier copy" is the caller's choice (the campaign adds each sample it keeps, in the
+order it commits them).
 
 Signatures are datasketch's `MinHash(scheme="affine32")` of the shingle hashes, bit for bit, and the bands are
 those `MinHashLSH` would use: both are computed with numpy and plain dicts, without a datasketch object per text

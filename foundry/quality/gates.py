@@ -71,6 +71,8 @@ class TaskDecontaminationGate:
 
     def __init__(self, decontaminator: Decontaminator):
         self.decontaminator = decontaminator
+        self.blocking = decontaminator.embedding is not None
+        """It may wait on something (the embedding model, the judge): the executor runs it in a thread then."""
 
     def check(self, task: Task) -> Exclusion | None:
         found = self.decontaminator.check(task_text(task))
@@ -88,6 +90,8 @@ class TaskDedupGate:
     def __init__(self, dedup: Deduplicator):
         self.dedup = dedup
         self._lock = threading.Lock()
+        self.blocking = False
+        """Hashing only: the executor runs it on its loop."""
 
     def check(self, task: Task) -> Exclusion | None:
         with self._lock:
@@ -107,6 +111,8 @@ class SampleDecontaminationGate:
 
     def __init__(self, decontaminator: Decontaminator, semantic: bool = False):
         self.decontaminator, self.semantic = decontaminator, semantic
+        self.blocking = semantic and decontaminator.embedding is not None
+        """Completions embedded (and judged): it may wait on the model or the judge. N-grams only: it computes."""
 
     def check(self, sample: Sample) -> Verdict | None:
         return self.check_many([sample])[0]
@@ -122,52 +128,57 @@ class SampleDecontaminationGate:
 
 
 class SampleDedupGate:
-    """Rejects an accepted sample that repeats a committed accepted sample, or an earlier-indexed sample of its own
-    task (they commit together). Samples of other tasks count only once committed: what a crash loses cannot make
-    a later sample a duplicate."""
+    """Rejects an accepted sample that repeats an accepted sample gated before it (of an earlier task, or an
+    earlier-indexed sample of its own task). A sample that repeats nothing joins the index at once, so copies
+    within one commit window are caught too. `ordered`: the executor gates tasks in the order it commits them, so
+    a crash that loses a sample loses every later sample rejected as its copy; a resumed run rebuilds the index
+    from the committed shards (`committed`)."""
+
+    ordered = True
 
     def __init__(self, dedup: Deduplicator):
         self.dedup = dedup
-        self._pending: dict[str, dict[str, tuple[int, Fingerprint]]] = {}
-        self._lock = threading.Lock()  # the executor gates tasks in worker threads and commits in another
+        self._queued: set[str] = set()
+        """Ids indexed when gated and not committed yet (so a commit does not fingerprint them again)."""
+        self._lock = threading.Lock()  # the executor may gate in a worker thread, and commits in another
+        self.blocking = not isinstance(dedup, Deduplicator)
+        """An index spread over actors is asked over the network; one in this process is only computed."""
 
     def check(self, sample: Sample) -> Verdict | None:
         return self.check_many([sample])[0]
 
     def check_many(self, samples: list[Sample]) -> list[Verdict | None]:
-        """A task's samples in index order: one lookup of the committed index for all of them (one round trip per
-        actor when the index is spread over actors), then each against the earlier samples of its task."""
+        """A task's samples: one lookup of the index for all of them (one round trip per actor when it is spread
+        over actors), then each, in index order, against the earlier samples of its task it kept."""
         prints = [self.dedup.fingerprint(s.completion) for s in samples]
-        verdicts: list[Verdict | None] = []
+        verdicts: list[Verdict | None] = [None] * len(samples)
         with self._lock:
-            for sample, print_, found in zip(samples, prints, self.dedup.find_many(prints)):
-                if found is None:
-                    found = self._within_task(sample, print_)
-                if found is None:
-                    self._pending.setdefault(sample.task_id, {})[sample.id] = (sample.sample_index, print_)
-                verdicts.append(None if found is None else
-                                Verdict(verifier="dedup", passed=False, score=0.0, reason=found.reason("sample")))
+            found = self.dedup.find_many(prints)
+            kept: list[tuple[str, Fingerprint]] = []
+            for i in sorted(range(len(samples)), key=lambda i: samples[i].sample_index):
+                duplicate = found[i] if found[i] is not None and found[i].of != samples[i].id else None
+                duplicate = duplicate or self.dedup.find_among(prints[i], kept)
+                if duplicate is None:
+                    kept.append((samples[i].id, prints[i]))
+                else:
+                    verdicts[i] = Verdict(verifier="dedup", passed=False, score=0.0,
+                                          reason=duplicate.reason("sample"))
+            for sample_id, print_ in kept:
+                self.dedup.add(sample_id, print_)
+                self._queued.add(sample_id)
         return verdicts
 
-    def _within_task(self, sample: Sample, print_: Fingerprint) -> Any:
-        pending = self._pending.get(sample.task_id, {})
-        earlier = sorted((index, sid, p) for sid, (index, p) in pending.items()
-                         if sid != sample.id and index < sample.sample_index)
-        return self.dedup.find_among(print_, [(sid, p) for _, sid, p in earlier])
-
     def committed(self, samples: list[Any]) -> None:
-        """Committed samples (Sample objects, or shard rows with id, task_id, completion, accepted when a resumed run
-        rebuilds the index); only accepted ones become earlier copies."""
+        """Committed samples (Sample objects, or shard rows with id, completion, accepted when a resumed run
+        rebuilds the index); accepted ones not indexed yet become earlier copies."""
         with self._lock:
-            done: dict[str, dict] = {}
             for sample in samples:
                 get = sample.get if isinstance(sample, dict) else lambda k, s=sample: getattr(s, k, None)
-                task = str(get("task_id"))
-                pending = done[task] if task in done else done.setdefault(task, self._pending.pop(task, {}))
-                if get("accepted") and isinstance(get("completion"), str):
-                    known = pending.get(str(get("id")))  # checked in this run: its fingerprint is at hand
-                    print_ = known[1] if known else self.dedup.fingerprint(get("completion"))
-                    self.dedup.add(str(get("id")), print_)
+                sample_id = str(get("id"))
+                if sample_id in self._queued:
+                    self._queued.discard(sample_id)
+                elif get("accepted") and isinstance(get("completion"), str):
+                    self.dedup.add(sample_id, self.dedup.fingerprint(get("completion")))
 
 
 @dataclass

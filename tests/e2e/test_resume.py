@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,3 +124,67 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
         mine = [r for r in stored if r["task_id"] == task]
         assert (row["samples"], row["accepted"]) == (len(mine), sum(r["accepted"] for r in mine)), task
         assert (row["posterior_alpha"], row["posterior_beta"]) == (1 + row["accepted"], 1 + 3 - row["accepted"])
+
+
+def rows(out: Path, split: str) -> list[dict]:
+    return [r for f in sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for r in pq.read_table(f).to_pylist()]
+
+
+def test_sigkill_then_resume_keeps_the_quality_gates_decisions(tmp_path):
+    """Exact sample dedup on a campaign whose model can write only two accepted texts (one per answer): however the
+    run is cut, the output holds each text accepted once, every other copy rejected naming a stored accepted sample.
+    The resumed run learns the killed run's accepted samples from the shards alone, so its copies of them are
+    rejected too; excluded tasks (a benchmark leak, repeated prompts) are recorded once."""
+    from fixtures.engine import CONFIGS
+
+    shutil.copy(CONFIGS / "data" / "gsm8k-test-sample.jsonl", tmp_path / "gsm8k.jsonl")
+    leak = json.loads((tmp_path / "gsm8k.jsonl").read_text().splitlines()[0])["question"]
+    config_path = campaign_yaml(
+        tmp_path, stop_after_accepted=1, max_samples_per_task=6, sampling__n=2,
+        generator__structured_outputs__regex=r"<think>ok</think>The answer is \\boxed\{(4|5)\}\.",
+        output__shard_max_rows=3, output__flush_seconds=0.5, cluster__max_in_flight_per_replica=2,
+        quality={"decontaminate": {"benchmarks": [{"name": "gsm8k", "path": "gsm8k.jsonl",
+                                                   "fields": {"text": "question", "answer": "answer"}}],
+                                   "embedding": False},
+                 "dedup": {"tasks": "exact", "samples": "exact"}},
+    )
+    source = [{"id": f"t{k:02d}", "prompt": f"Task {k}: what is {k % 3 + 1} + {3 - k % 3 + k % 2}?",
+               "answer": str(4 + k % 2)} for k in range(30)]
+    source += [{"id": "repeat-a", "prompt": source[3]["prompt"], "answer": source[3]["answer"]},
+               {"id": "leak", "prompt": leak, "answer": "18"},
+               {"id": "repeat-b", "prompt": source[20]["prompt"], "answer": source[20]["answer"]}]
+    (tmp_path / "data" / "smoke.jsonl").write_text("".join(json.dumps(row) + "\n" for row in source))
+    out = tmp_path / "out"
+
+    process = start(config_path)
+    deadline = time.monotonic() + 300
+    while commits(out) < 2 or not rows(out, "accepted"):  # killed once an accepted sample is committed
+        assert process.poll() is None, f"driver exited early: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no accepted sample was committed"
+        time.sleep(0.2)
+    kill_hard(process)
+    before = {r["id"] for r in rows(out, "accepted") + rows(out, "rejected")}
+    accepted_before = {r["id"] for r in rows(out, "accepted")}
+    assert len(rows(out, "tasks")) < 30, "the run finished before it could be killed; slow it down"
+
+    process = start(config_path, "--resume")
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+
+    accepted, rejected = rows(out, "accepted"), rows(out, "rejected")
+    ids = [r["id"] for r in accepted + rejected]
+    assert len(ids) == len(set(ids)), "a sample was committed twice"
+    excluded = rows(out, "excluded")
+    assert sorted(r["task_id"] for r in excluded) == ["leak", "repeat-a", "repeat-b"]  # each once
+    assert {r["task_id"] for r in accepted + rejected} == {row["id"] for row in source[:30]}
+    texts = [r["completion"] for r in accepted]
+    assert len(texts) == len(set(texts)) <= 2, texts  # each text accepted once, over both runs
+    accepted_ids = {r["id"] for r in accepted}
+    copies = [r for r in rejected if any(v["verifier"] == "dedup" for v in r["verdicts"])]
+    for row in copies:
+        reason = next(v["reason"] for v in row["verdicts"] if v["verifier"] == "dedup")
+        original = re.search(r"of sample (\S+)", reason).group(1)
+        assert original in accepted_ids and original != row["id"], reason
+    # the resumed run rejected copies of what the killed run had committed: it rebuilt the index from the shards
+    assert any(re.search(r"of sample (\S+)", v["reason"]).group(1) in accepted_before
+               for r in copies if r["id"] not in before for v in r["verdicts"] if v["verifier"] == "dedup")

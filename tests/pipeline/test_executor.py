@@ -75,14 +75,14 @@ def tasks(n):
 
 
 def execute(store, task_list, *, gen=generate, ver=verify, retries=2, outage=60.0, flush_seconds=60.0,
-            max_rows=10_000, stats=None, on_commit=lambda: None, task_gates=()):
+            max_rows=10_000, stats=None, on_commit=lambda: None, task_gates=(), sample_gates=()):
     stats = stats or RunStats()
     writer = ShardWriter(store, max_rows=max_rows, flush_seconds=flush_seconds)
     with writer:
         executor = Executor(sampler=TaskSampler("unit", Generator(), {"temperature": 1.0}, lambda r: {}),
                             policy=Policy(), generate=gen, verify=ver, writer=writer, stats=stats,
                             retry=Retry(retries, 0.01), concurrency=8, max_outage_seconds=outage,
-                            on_commit=on_commit, task_gates=task_gates)
+                            on_commit=on_commit, task_gates=task_gates, sample_gates=sample_gates)
         asyncio.run(executor.run(task_list))
     return stats, writer
 
@@ -146,6 +146,50 @@ def test_a_task_gate_whose_judge_stays_down_decides_nothing(tmp_path):
     gate = JudgeDownFor("none")
     stats, writer = execute(LocalStore(tmp_path), tasks(5), task_gates=[gate])
     assert gate.seen == ["t2"] and stats.tasks_done == 1 and "t2" in writer.completed_tasks
+
+
+class ThreadRecorder:
+    """A task and sample gate that keeps everything and notes which thread asked it."""
+
+    def __init__(self, blocking=None):
+        if blocking is not None:
+            self.blocking = blocking
+        self.threads = set()
+
+    def check(self, task):
+        self.threads.add(threading.get_ident())
+
+    def check_many(self, samples):
+        self.threads.add(threading.get_ident())
+        return [None] * len(samples)
+
+    def resumed(self, task):
+        pass
+
+    def committed(self, samples):
+        pass
+
+
+def test_gates_that_only_compute_run_on_the_loop_and_the_others_in_threads(tmp_path):
+    """A gate that may wait (`blocking`, or saying nothing) must not hold up the loop; one that only computes runs on
+    it, where numpy's releases of the interpreter lock do not make it wait behind the loop."""
+    computing_task, waiting, computing_sample = ThreadRecorder(False), ThreadRecorder(True), ThreadRecorder(False)
+    loop_threads = set()
+
+    async def verify_noting_the_loop(samples):
+        loop_threads.add(threading.get_ident())
+        return await verify(samples)
+
+    stats, _ = execute(LocalStore(tmp_path), tasks(6), ver=verify_noting_the_loop,
+                       task_gates=[computing_task, waiting], sample_gates=[computing_sample])
+    assert stats.tasks_done == 6 and len(loop_threads) == 1
+    assert computing_task.threads == loop_threads and computing_sample.threads == loop_threads
+    assert waiting.threads and not waiting.threads & loop_threads
+    # a gate that says nothing may wait: it, and the sample gates run with it, go to a thread
+    computing, silent = ThreadRecorder(False), ThreadRecorder()
+    execute(LocalStore(tmp_path / "2"), tasks(2), ver=verify_noting_the_loop, sample_gates=[computing, silent])
+    assert len(loop_threads) == 1
+    assert computing.threads and silent.threads and not (computing.threads | silent.threads) & loop_threads
 
 
 def test_a_transient_infrastructure_failure_is_retried(tmp_path):

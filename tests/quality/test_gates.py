@@ -110,26 +110,29 @@ def test_task_dedup_after_resume_matches_an_uninterrupted_run(tmp_path):
     assert expected[1].duplicate_of == "a"
 
 
-def test_only_committed_accepted_samples_are_earlier_copies(gates):
+def test_a_sample_is_an_earlier_copy_as_soon_as_it_is_gated(gates):
+    """Copies within one commit window are caught (the executor gates tasks in commit order, so a crash that loses
+    s1 loses s2's rejection too); what the gate rejected is never an earlier copy."""
     dedup = gates.sample_gates[1]
     text = "Let me think. Three plus four is seven, so the answer is 7. " * 3
     assert dedup.check(sample("s1", "A", text)) is None
-    assert dedup.check(sample("s2", "B", text)) is None  # s1 is not committed yet: a crash could still lose it
-    dedup.committed([sample("s1", "A", text), sample("r1", "R", "a rejected text " * 5, accepted=False)])
+    verdict = dedup.check(sample("s2", "B", text))
+    assert (verdict.verifier, verdict.passed) == ("dedup", False) and "exact duplicate of sample s1" in verdict.reason
     verdict = dedup.check(sample("s3", "C", text + " Done."))
-    assert (verdict.verifier, verdict.passed) == ("dedup", False)
-    assert "s1" in verdict.reason
-    assert dedup.check(sample("s4", "D", "a rejected text " * 5)) is None  # rejected samples never count
+    assert verdict.reason.startswith("near-duplicate of sample s1")
+    dedup.committed([sample("s1", "A", text)])
+    assert "s1" in dedup.check(sample("s4", "D", text)).reason  # committed: still the earlier copy
+    assert dedup._queued == set()  # what was gated and committed is not held twice
 
 
-def test_samples_of_one_task_are_deduplicated_before_commit(gates):
+def test_samples_of_one_task_are_deduplicated_in_index_order(gates):
     dedup = gates.sample_gates[1]
     text = "The answer is 12 because 3 times 4 is 12, as I checked twice."
-    assert dedup.check(sample("x0", "T", text, 0)) is None
-    verdict = dedup.check(sample("x1", "T", text.upper(), 1))
-    assert verdict is not None and "x0" in verdict.reason
+    later, earlier = sample("x1", "T", text.upper(), 1), sample("x0", "T", text, 0)
+    verdicts = dedup.check_many([later, earlier])
+    assert verdicts[1] is None and "x0" in verdicts[0].reason  # the lower index is the original, in any order
     assert dedup.check(sample("x0", "T", text, 0)) is None  # the same sample checked again is not its own copy
-    assert dedup.check(sample("y0", "U", text, 0)) is None  # another task: only after commit
+    assert "x0" in dedup.check(sample("y0", "U", text, 0)).reason  # another task, gated later
 
 
 def test_resumed_run_rebuilds_sample_dedup_from_shard_rows(gates):
@@ -157,6 +160,7 @@ def test_embedding_stage_in_the_gate(tmp_path, rows, embedder, monkeypatch):
                 "cities?")
     exclusion = built.task_gates[0].check(task)
     assert (exclusion.method, exclusion.item_id) == ("embedding", "gsm8k-test-0006")
+    assert built.task_gates[0].blocking  # the model may make it wait: the executor runs it in a thread
 
 
 def test_missing_benchmark_field_names_file_and_field(tmp_path):
@@ -180,6 +184,15 @@ def test_completions_are_embedded_only_when_asked(tmp_path, embedder, monkeypatc
         quality = {"decontaminate": {"benchmarks": [GSM8K], "embedding": {"completions": completions}}}
         gate = build_gates(load_config(campaign(tmp_path, quality))).sample_gates[0]
         assert (gate.check(sample("s", "T", reworded)) is not None) == flagged
+        assert gate.blocking == completions  # the model may make it wait: the executor runs it in a thread
+
+
+def test_gates_say_whether_they_may_wait(tmp_path, gates):
+    """Without the embedding stage every gate only computes (the executor runs it on its loop); the task
+    decontamination gate with embeddings, and sample dedup over an index in actors, may wait."""
+    assert [g.blocking for g in gates.task_gates + gates.sample_gates] == [False, False, False, False]
+    spread = build_gates(load_config(campaign(tmp_path, FULL)), spread=lambda dedup, partitions: object())
+    assert spread.sample_gates[-1].blocking
 
 
 def test_the_task_gate_asks_the_judge_it_is_given(tmp_path, embedder, monkeypatch):
