@@ -159,7 +159,7 @@ class Executor:
         self.excluded_row, self.task_row = excluded_row, task_row
         self.on_progress, self.on_commit = on_progress, on_commit
         self._uncommitted: list[Sample] = []
-        """Accepted samples buffered in the writer: sample gates learn of them only once committed."""
+        """Accepted samples buffered in the writer, handed to the sample gates once committed."""
 
     async def run(self, tasks: Iterable[Task]) -> None:
         self._in_order = asyncio.Lock()

@@ -52,9 +52,9 @@ def kept_words(text: str, item: str) -> float:
     grams = gram_hashes(text_words, N)
     best = 0
     for start in _windows(len(text_words), size):
-        found = np.isin(item_grams, grams[start : start + size - N + 1])
-        covered = np.zeros(len(item_words) + 1, dtype=np.int64)
-        np.add.at(covered, np.nonzero(found)[0], 1)  # a found gram at i covers words i .. i + N - 1
-        np.subtract.at(covered, np.nonzero(found)[0] + N, 1)
-        best = max(best, int(np.count_nonzero(np.cumsum(covered)[:-1])))
+        found = np.flatnonzero(np.isin(item_grams, grams[start : start + size - N + 1]))
+        covered = np.zeros(len(item_words), dtype=bool)
+        for offset in range(N):  # a found gram at i covers words i .. i + N - 1
+            covered[found + offset] = True
+        best = max(best, int(np.count_nonzero(covered)))
     return best / len(item_words)
