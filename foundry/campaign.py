@@ -157,9 +157,11 @@ class Campaign:
         out = self.config.output
         pool = self.replicas or replica_pool(self.config)
         judges, judge_pools = self._judges(pool)
-        verifiers = VerifierPool(self.config, self.config.cluster.verifier_workers, judges)
-        self.store, self.previous = store, previous
+        self.store, self.previous, verifiers = store, previous, None
         try:
+            gates = self._gates()  # before the verifier actors: they screen samples for the gates
+            verifiers = VerifierPool(self.config, self.config.cluster.verifier_workers, judges,
+                                     screen=gates.screen if gates is not None else None)
             self.nodes = pool.nodes()
             self.stats.replicas, self.stats.gpus_per_replica = len(pool.replicas), replica_gpus(self.config)
             writer = ShardWriter(store, max_rows=out.shard_max_rows, max_bytes=out.shard_max_bytes,
@@ -176,7 +178,8 @@ class Campaign:
             self._record_run("failed")
             raise
         finally:
-            verifiers.shutdown()
+            if verifiers is not None:
+                verifiers.shutdown()
             if hasattr(self, "_built_gates"):
                 self._built_gates.close()
                 del self._built_gates
@@ -233,7 +236,8 @@ class Campaign:
             from foundry.cluster.dedup_index import spread
             from foundry.quality import build_gates
 
-            self._built_gates = build_gates(self.config, spread=spread, judge=getattr(self, "_gate_judge", None))
+            self._built_gates = build_gates(self.config, spread=spread, judge=getattr(self, "_gate_judge", None),
+                                            screened=True)  # the verifier actors screen samples (quality.screen)
         return self._built_gates
 
     def _judges(self, pool: Any) -> tuple[dict[str, Any], list[Any]]:
@@ -339,8 +343,9 @@ class Campaign:
         for record in writer.journal.commits:
             for shard in record["shards"]:
                 if shard["split"] == "accepted":
-                    table = pq.read_table(io.BytesIO(self.store.get(shard["path"])),
-                                          columns=["id", "task_id", "completion", "accepted"])
+                    file = pq.ParquetFile(io.BytesIO(self.store.get(shard["path"])))
+                    columns = [c for c in ("id", "completion", "accepted", "fingerprint") if c in file.schema_arrow.names]
+                    table = file.read(columns=columns)  # shards written before fingerprints were kept have none
                     for gate in gates.sample_gates:
                         gate.committed(table.to_pylist())
 

@@ -93,7 +93,7 @@ def recheck(config: CampaignConfig, input_path: Path, output: str, address: str 
     finally:
         pool.shutdown()
     checked = [s.model_copy(update={"verdicts": v, "accepted": ok})
-               for batch, verdicts in zip(batches, results) for s, (v, ok) in zip(batch, verdicts)]
+               for batch, verdicts in zip(batches, results) for s, (v, ok, _) in zip(batch, verdicts)]
     summary = _summary(checked, report, time.time() - started, versions)
     with ShardWriter(store, max_rows=config.output.shard_max_rows, manifest_extra={"recheck": summary}) as writer:
         for sample in checked:

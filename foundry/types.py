@@ -109,6 +109,9 @@ class Sample(BaseModel):
     generation_seconds: float = 0.0
     trace: dict[str, Any] | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: bytes | None = None
+    """An accepted sample's dedup fingerprint (exact key and MinHash signature, `Deduplicator.to_bytes`), kept in
+    its shard so a resumed run rebuilds the dedup index without reading every completion again."""
 
 
 def sample_id(campaign: str, task_id: str, sample_index: int) -> str:

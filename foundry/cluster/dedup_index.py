@@ -36,7 +36,7 @@ def shard_of(item_id: str, shards: int) -> int:
 
 
 class PartitionedDeduplicator:
-    """`Deduplicator`'s interface (fingerprint, find, find_many, find_among, add) over `shards` Ray actors.
+    """`Deduplicator`'s interface (fingerprint, its bytes, find, find_many, find_among, add) over `shards` Ray actors.
     Fingerprints and comparisons within a task are computed here; only the index lives in the actors."""
 
     def __init__(self, local: Deduplicator, shards: int):
@@ -49,6 +49,12 @@ class PartitionedDeduplicator:
 
     def fingerprint(self, text: str) -> Fingerprint:
         return self.local.fingerprint(text)
+
+    def to_bytes(self, print_: Fingerprint) -> bytes:
+        return self.local.to_bytes(print_)
+
+    def from_bytes(self, stored: bytes | None) -> Fingerprint | None:
+        return self.local.from_bytes(stored)
 
     def find_among(self, print_: Fingerprint, others: list[tuple[str, Fingerprint]]) -> Duplicate | None:
         return self.local.find_among(print_, others)

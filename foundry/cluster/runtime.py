@@ -55,18 +55,33 @@ def replica_pool(campaign: CampaignConfig, launcher: ReplicaLauncher | None = No
                        request_timeout=cluster.request_timeout_seconds)
 
 
-class VerifierWorker:
-    """Holds one warm `VerifierChain` (sandboxes, parsers) and verifies batches of samples."""
+Checked = tuple[list[Verdict], bool, bytes | None]
+"""A sample's verdicts, whether it is accepted, and (with dedup on) its fingerprint."""
 
-    def __init__(self, campaign_json: str, judges: dict[str, Any] | None = None):
+
+class VerifierWorker:
+    """Holds one warm `VerifierChain` (sandboxes, parsers) and verifies batches of samples; with a `screen` (the
+    sample gates' stateless part, `quality.screen`), accepted samples are screened here too."""
+
+    def __init__(self, campaign_json: str, judges: dict[str, Any] | None = None, screen: Any = None):
         from foundry.verifiers import build_chain
 
         self.chain = build_chain(CampaignConfig.model_validate_json(campaign_json), judges)
+        self.screen = screen
         for verifier in self.chain.verifiers:
             getattr(verifier, "preflight", lambda: None)()
 
-    def verify(self, samples: list[Sample]) -> list[tuple[list[Verdict], bool]]:
-        return [self.chain.run(sample) for sample in samples]
+    def verify(self, samples: list[Sample]) -> list[Checked]:
+        return [self._check(sample) for sample in samples]
+
+    def _check(self, sample: Sample) -> Checked:
+        verdicts, accepted = self.chain.run(sample)
+        if not accepted or self.screen is None:
+            return verdicts, accepted, None
+        screened = self.screen.screen(sample)
+        if screened.verdict is not None:
+            return [*verdicts, screened.verdict], False, None
+        return verdicts, True, screened.fingerprint
 
     def versions(self) -> list[dict[str, str]]:
         return self.chain.versions()
@@ -99,12 +114,13 @@ def _resolve(future: asyncio.Future, result: Any = None, error: BaseException | 
 class VerifierPool:
     """A fixed pool of verifier actors; `verify` waits for a free one, which is the backpressure on generation."""
 
-    def __init__(self, campaign: CampaignConfig, size: int, judges: dict[str, Any] | None = None):
+    def __init__(self, campaign: CampaignConfig, size: int, judges: dict[str, Any] | None = None, screen: Any = None):
         labels = {"label_selector": dict(campaign.cluster.verifier_labels)} if campaign.cluster.verifier_labels else {}
         self._actor_class = ray.remote(VerifierWorker).options(num_cpus=campaign.cluster.verifier_num_cpus, **labels)
         self._body = campaign.model_dump_json()
         self._judges = judges or {}
-        self.workers = [self._actor_class.remote(self._body, self._judges) for _ in range(size)]
+        self._screen = ray.put(screen) if screen is not None else None  # the benchmark index: once, not per actor
+        self.workers = [self._actor_class.remote(self._body, self._judges, self._screen) for _ in range(size)]
         self.idle: list[Any] = []
         self._pending: list[_Check] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -112,7 +128,7 @@ class VerifierPool:
         self._calls: set[asyncio.Task] = set()
         self.replaced = 0
 
-    async def verify(self, samples: list[Sample], timeout: float) -> list[tuple[list[Verdict], bool]]:
+    async def verify(self, samples: list[Sample], timeout: float) -> list[Checked]:
         """Verify one task's samples. While every worker is busy, the checks of many tasks wait and then go out
         as one actor call (sized to take about `MERGED_CALL_SECONDS`): Ray's per-call cost is paid per batch."""
         loop = asyncio.get_running_loop()
@@ -174,7 +190,7 @@ class VerifierPool:
         except Exception:  # already gone
             pass
         self.workers.remove(worker)
-        fresh = self._actor_class.remote(self._body, self._judges)
+        fresh = self._actor_class.remote(self._body, self._judges, self._screen)
         self.workers.append(fresh)
         self.replaced += 1
         return fresh

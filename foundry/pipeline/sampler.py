@@ -14,7 +14,8 @@ from typing import Any
 from foundry.types import GenerationRequest, GenerationResult, Sample, Task, Verdict, sample_id
 
 Generate = Callable[[GenerationRequest], Awaitable[GenerationResult]]
-Verify = Callable[[list[Sample]], Awaitable[list[tuple[list[Verdict], bool]]]]
+Verify = Callable[[list[Sample]], Awaitable[list[tuple[list[Verdict], bool, bytes | None]]]]
+"""Per sample: its verdicts, whether it is accepted, and its dedup fingerprint (None unless a screen made one)."""
 
 
 @dataclass
@@ -47,8 +48,8 @@ class TaskSampler:
                      for i, completion in enumerate(result.completions)]
             verdicts = await verify(batch)
             stamp = self.stamp(result.replica)
-            batch = [s.model_copy(update={"verdicts": v, "accepted": ok, "provenance": stamp})
-                     for s, (v, ok) in zip(batch, verdicts, strict=True)]
+            batch = [s.model_copy(update={"verdicts": v, "accepted": ok, "provenance": stamp, "fingerprint": print_})
+                     for s, (v, ok, print_) in zip(batch, verdicts, strict=True)]
             budget.record([s.accepted for s in batch])
             samples += batch
         return TaskOutcome(task, samples, budget)

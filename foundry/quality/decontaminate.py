@@ -70,6 +70,13 @@ class Decontaminator:
         self.judge = judge
         """Confirms gray-zone neighbours (the embedding stage's nearest items that neither rule calls)."""
 
+    def ngram_only(self) -> Decontaminator:
+        """This decontaminator without its embedding model and judge: what a verifier actor needs to run the n-gram
+        stage (the model stays with the driver, which embeds in batches)."""
+        copy = object.__new__(Decontaminator)
+        copy.__dict__.update(self.__dict__, embedding=None, judge=None)
+        return copy
+
     @property
     def benchmarks(self) -> list[str]:
         return sorted({item.benchmark for item in self.items})
@@ -77,10 +84,11 @@ class Decontaminator:
     def check(self, text: str | None, semantic: bool = True) -> Contamination | None:
         return self.check_many([text], semantic)[0]
 
-    def check_many(self, texts: list[str | None], semantic: bool = True) -> list[Contamination | None]:
+    def check_many(self, texts: list[str | None], semantic: bool = True, ngram: bool = True
+                   ) -> list[Contamination | None]:
         """One finding (or None) per text; the embedding stage (if built, and `semantic`) sees only texts the
-        n-gram stage passed."""
-        found = [self._ngram(t) if t else None for t in texts]
+        n-gram stage passed. `ngram=False`: they passed it already (a verifier actor's screen ran it)."""
+        found = [self._ngram(t) if t and ngram else None for t in texts]
         if self.embedding is not None and semantic:
             rest = [i for i, t in enumerate(texts) if t and found[i] is None]
             floor = min(self.embedding_threshold, self.supported_threshold, self.reworded_threshold,

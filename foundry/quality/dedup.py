@@ -12,6 +12,7 @@ those `MinHashLSH` would use: both are computed with numpy and plain dicts, with
 
 from __future__ import annotations
 
+import struct
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,6 +46,11 @@ class Fingerprint:
 
     key: str
     signature: np.ndarray | None = None
+
+
+_HEADER = struct.Struct("<BBHI")
+"""A stored fingerprint's header: format version, shingle size, permutations, seed (what its signature depends on)."""
+_VERSION = 1
 
 
 _EMPTY = exact_key("")
@@ -130,6 +136,25 @@ class Deduplicator:
         # The shingle hashes of text.shingle_hashes (the grams' top 32 bits), repeats kept (a minimum ignores them).
         shingles = analysis.grams(min(self.shingle, len(analysis.words))).view(np.uint32)[_HIGH_HALF::2]
         return Fingerprint(key, minhash_signature(shingles, self._permutations))
+
+    def to_bytes(self, print_: Fingerprint) -> bytes:
+        """The fingerprint as a shard stores it (`fingerprint` column): a header naming the settings it was made
+        with, the exact key's 16 bytes, then the signature as little-endian uint32."""
+        signature = b"" if print_.signature is None else print_.signature.astype("<u4", copy=False).tobytes()
+        return _HEADER.pack(_VERSION, self.shingle, self.num_perm, self.seed) + bytes.fromhex(print_.key) + signature
+
+    def from_bytes(self, stored: bytes | None) -> Fingerprint | None:
+        """A stored fingerprint, or None when there is none or it was made with other settings (or another mode):
+        the caller then fingerprints the text again."""
+        if not stored or len(stored) < _HEADER.size + 16 or \
+                _HEADER.unpack_from(stored) != (_VERSION, self.shingle, self.num_perm, self.seed):
+            return None
+        key, signature = stored[_HEADER.size:_HEADER.size + 16].hex(), stored[_HEADER.size + 16:]
+        if not signature:
+            return Fingerprint(key) if self.mode == "exact" or key == _EMPTY else None
+        if self.mode != "near" or len(signature) != 4 * self.num_perm:
+            return None
+        return Fingerprint(key, np.frombuffer(signature, dtype="<u4").astype(np.uint32, copy=False))
 
     def find(self, print_: Fingerprint) -> Duplicate | None:
         """The earlier copy this fingerprint duplicates: the exact one, else the most similar near one. A text

@@ -23,6 +23,7 @@ from foundry.quality.decontaminate import Decontaminator
 from foundry.quality.dedup import Deduplicator, Fingerprint
 from foundry.quality.embedding import Embedder
 from foundry.quality.judge import ItemJudge
+from foundry.quality.screen import SampleScreen
 from foundry.types import Sample, Task, Verdict
 
 EXCLUDED_SCHEMA = pa.schema([
@@ -107,10 +108,11 @@ class TaskDedupGate:
 
 
 class SampleDecontaminationGate:
-    """Rejects an accepted sample whose completion contains or restates a benchmark item."""
+    """Rejects an accepted sample whose completion contains or restates a benchmark item. `ngram=False`: the
+    n-gram stage ran where the sample was verified (`SampleScreen`), only the embedding stage is left."""
 
-    def __init__(self, decontaminator: Decontaminator, semantic: bool = False):
-        self.decontaminator, self.semantic = decontaminator, semantic
+    def __init__(self, decontaminator: Decontaminator, semantic: bool = False, ngram: bool = True):
+        self.decontaminator, self.semantic, self.ngram = decontaminator, semantic, ngram
         self.blocking = semantic and decontaminator.embedding is not None
         """Completions embedded (and judged): it may wait on the model or the judge. N-grams only: it computes."""
 
@@ -119,7 +121,7 @@ class SampleDecontaminationGate:
 
     def check_many(self, samples: list[Sample]) -> list[Verdict | None]:
         """A task's samples at once (the embedding stage encodes them in one batch)."""
-        found = self.decontaminator.check_many([s.completion for s in samples], self.semantic)
+        found = self.decontaminator.check_many([s.completion for s in samples], self.semantic, self.ngram)
         return [None if f is None else Verdict(verifier="decontaminate", passed=False, score=0.0, reason=f.reason())
                 for f in found]
 
@@ -149,8 +151,9 @@ class SampleDedupGate:
 
     def check_many(self, samples: list[Sample]) -> list[Verdict | None]:
         """A task's samples: one lookup of the index for all of them (one round trip per actor when it is spread
-        over actors), then each, in index order, against the earlier samples of its task it kept."""
-        prints = [self.dedup.fingerprint(s.completion) for s in samples]
+        over actors), then each, in index order, against the earlier samples of its task it kept. Fingerprints
+        come with the samples when a screen made them (else they are made here)."""
+        prints = [self._fingerprint(s.fingerprint, s.completion) for s in samples]
         verdicts: list[Verdict | None] = [None] * len(samples)
         with self._lock:
             found = self.dedup.find_many(prints)
@@ -178,7 +181,11 @@ class SampleDedupGate:
                 if sample_id in self._queued:
                     self._queued.discard(sample_id)
                 elif get("accepted") and isinstance(get("completion"), str):
-                    self.dedup.add(sample_id, self.dedup.fingerprint(get("completion")))
+                    self.dedup.add(sample_id, self._fingerprint(get("fingerprint"), get("completion")))
+
+    def _fingerprint(self, stored: bytes | None, text: str) -> Fingerprint:
+        """The stored fingerprint when it was made with this index's settings, else the text's, made now."""
+        return self.dedup.from_bytes(stored) or self.dedup.fingerprint(text)
 
 
 @dataclass
@@ -189,6 +196,8 @@ class Gates:
     sample_gates: list[Any] = field(default_factory=list)
     judge: ItemJudge | None = None
     """The decontamination judge, if any (its call counts go into the run record)."""
+    screen: SampleScreen | None = None
+    """The sample gates' stateless part, for the verifier actors (when built `screened`)."""
 
     def close(self) -> None:
         """Stop what the gates started: a sample index spread over Ray actors."""
@@ -226,14 +235,16 @@ def _dedup(config: DedupConfig, mode: str) -> Deduplicator:
 
 def build_gates(campaign: CampaignConfig, cache_dir: str | None = None,
                 spread: Callable[[Deduplicator, int], Any] = lambda dedup, _partitions: dedup,
-                judge: Any = None) -> Gates:
+                judge: Any = None, screened: bool = False) -> Gates:
     """The campaign's gates (none when `quality` is unset); benchmark paths are already absolute after
     `load_config`. `cache_dir` is where the packaged embedding model is unzipped (default ~/.cache/foundry);
     `spread` places the sample index (the caller's choice: over Ray actors for `dedup.partitions` > 1); `judge`
-    answers for `decontaminate.judge` (the caller's: the campaign's replicas, a pool, an endpoint)."""
+    answers for `decontaminate.judge` (the caller's: the campaign's replicas, a pool, an endpoint). `screened`:
+    the caller runs `gates.screen` where it verifies samples, so the sample gates leave its work to it."""
     quality, gates = getattr(campaign, "quality", None), Gates()
     if quality is None:
         return gates
+    screened_decontaminator = screened_dedup = None
     if quality.dedup is not None and quality.dedup.tasks != "none":
         gates.task_gates.append(TaskDedupGate(_dedup(quality.dedup, quality.dedup.tasks)))
     if quality.decontaminate is not None:
@@ -242,9 +253,16 @@ def build_gates(campaign: CampaignConfig, cache_dir: str | None = None,
         if "prompt" in quality.decontaminate.check:
             gates.task_gates.append(TaskDecontaminationGate(decontaminator))
         if "completion" in quality.decontaminate.check:
-            semantic = quality.decontaminate.embedding.completions
-            gates.sample_gates.append(SampleDecontaminationGate(decontaminator, semantic))
+            semantic = quality.decontaminate.embedding.completions and decontaminator.embedding is not None
+            if screened:
+                screened_decontaminator = decontaminator.ngram_only()
+            if semantic or not screened:
+                gates.sample_gates.append(SampleDecontaminationGate(decontaminator, semantic, ngram=not screened))
     if quality.dedup is not None and quality.dedup.samples != "none":
-        index = spread(_dedup(quality.dedup, quality.dedup.samples), quality.dedup.partitions)
-        gates.sample_gates.append(SampleDedupGate(index))
+        dedup = _dedup(quality.dedup, quality.dedup.samples)
+        if screened:
+            screened_dedup = _dedup(quality.dedup, quality.dedup.samples)  # for its settings; the index stays here
+        gates.sample_gates.append(SampleDedupGate(spread(dedup, quality.dedup.partitions)))
+    if screened_decontaminator is not None or screened_dedup is not None:
+        gates.screen = SampleScreen(screened_decontaminator, screened_dedup)
     return gates

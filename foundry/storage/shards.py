@@ -76,6 +76,7 @@ SCHEMA = pa.schema(
         ("generation_seconds", pa.float64()),
         ("trace", pa.string()),
         ("provenance", PROVENANCE),
+        ("fingerprint", pa.binary()),
     ]
 )
 _JSON_FIELDS = ("tests", "trace")
@@ -119,7 +120,8 @@ def row_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
 
 def sample_row(sample: Sample) -> dict[str, Any]:
     """A sample as a row of `SCHEMA`: nested values as structs, free-form values as JSON text."""
-    row = sample.model_dump(mode="json")
+    row = sample.model_dump(mode="json", exclude={"fingerprint"})  # bytes, kept as they are
+    row["fingerprint"] = sample.fingerprint
     for name in _JSON_FIELDS:
         row[name] = None if row[name] is None else json.dumps(row[name])
     if row["messages"] is not None:

@@ -67,7 +67,8 @@ async def generate(request, priority):
 async def verify(samples):
     await asyncio.sleep(0)
     return [([Verdict(verifier="even", passed=s.sample_index % 2 == 0, score=1.0,
-                      reason="" if s.sample_index % 2 == 0 else "odd")], s.sample_index % 2 == 0) for s in samples]
+                      reason="" if s.sample_index % 2 == 0 else "odd")], s.sample_index % 2 == 0, None)
+            for s in samples]
 
 
 def tasks(n):

@@ -109,3 +109,24 @@ def test_agrees_with_datasketch_used_directly():
             lsh.insert(str(number), m)
             kept[str(number)] = m
     assert [ours.check_and_add(str(n), t) is not None for n, t in enumerate(texts)] == reference
+
+
+def test_a_stored_fingerprint_finds_what_the_text_would():
+    """A shard keeps fingerprints as bytes: read back with the same settings they find the same copies; made with
+    other settings (shingle size, permutations, mode) they are refused, so the caller fingerprints the text."""
+    index = Deduplicator("near", 0.8)
+    text = "The train left at noon and reached the coast two hours later, just before the storm began."
+    index.add("first", index.fingerprint(text))
+    stored = index.to_bytes(index.fingerprint(text + " It rained."))
+    assert len(stored) == 8 + 16 + 4 * 128
+    found = index.find(index.from_bytes(stored))
+    assert found is not None and found.of == "first" and found.method == "near"
+    assert index.find(index.from_bytes(index.to_bytes(index.fingerprint(text)))).method == "exact"
+    assert Deduplicator("near", 0.8, shingle=3).from_bytes(stored) is None
+    assert Deduplicator("near", 0.8, num_perm=64).from_bytes(stored) is None
+    assert Deduplicator("exact").from_bytes(stored) is None
+    assert index.from_bytes(None) is None and index.from_bytes(stored[:20]) is None
+    exact = Deduplicator("exact")
+    assert exact.find(exact.from_bytes(exact.to_bytes(exact.fingerprint(text)))) is None
+    exact.add("a", exact.fingerprint(text))
+    assert exact.find(exact.from_bytes(exact.to_bytes(exact.fingerprint(text.upper())))).of == "a"
