@@ -31,6 +31,7 @@ def test_merged_calls_and_a_runaway_check_failed_alone_as_infrastructure(ray_loc
     runaway = [Sample(id="bad", task_id="bad", sample_index=0, completion="a" * 40 + "b")]
 
     async def main():
+        await pool.describe()  # the worker has started: the first call's time (which sizes merged calls) is a check's
         return await asyncio.gather(*(pool.verify(samples, 3.0) for samples in good[:15] + [runaway] + good[15:]),
                                     return_exceptions=True)
 

@@ -137,6 +137,9 @@ def test_sigkill_then_resume_keeps_the_quality_gates_decisions(tmp_path):
     rejected too; excluded tasks (a benchmark leak, repeated prompts) are recorded once."""
     from fixtures.engine import CONFIGS
 
+    from foundry.quality.dedup import Deduplicator
+    from foundry.quality.text import exact_key
+
     shutil.copy(CONFIGS / "data" / "gsm8k-test-sample.jsonl", tmp_path / "gsm8k.jsonl")
     leak = json.loads((tmp_path / "gsm8k.jsonl").read_text().splitlines()[0])["question"]
     config_path = campaign_yaml(
@@ -185,6 +188,11 @@ def test_sigkill_then_resume_keeps_the_quality_gates_decisions(tmp_path):
         reason = next(v["reason"] for v in row["verdicts"] if v["verifier"] == "dedup")
         original = re.search(r"of sample (\S+)", reason).group(1)
         assert original in accepted_ids and original != row["id"], reason
+    # fingerprints came from the verifier actors and are kept in the shards: the resumed run indexed those
+    settings = Deduplicator("exact")
+    assert accepted and all(settings.from_bytes(r["fingerprint"]).key == exact_key(r["completion"]) for r in accepted)
+    assert copies and all(r["fingerprint"] for r in copies)  # a copy keeps the fingerprint it was found by
+    assert all(r["fingerprint"] is None for r in rejected if r not in copies)  # the chain rejected it: not screened
     # the resumed run rejected copies of what the killed run had committed: it rebuilt the index from the shards
     assert any(re.search(r"of sample (\S+)", v["reason"]).group(1) in accepted_before
                for r in copies if r["id"] not in before for v in r["verdicts"] if v["verifier"] == "dedup")
