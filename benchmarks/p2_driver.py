@@ -94,9 +94,9 @@ def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Nam
     pool = ReplicaPool(lambda i: actor.remote("instant", engine_args, f"replica-{i}"), replicas, args.in_flight)
     pool.nodes()
     marks: list[float] = []
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     manifest = Campaign(config, replicas=pool, on_progress=lambda stats: marks.append(time.perf_counter())).run()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu  # the driver's process (its threads too)
     pool.shutdown()
     samples = manifest.samples
     steady = (marks[-1] - marks[0]) if len(marks) > 1 else seconds
@@ -105,7 +105,7 @@ def one_run(tasks: int, n: int, replicas: int, workdir: Path, args: argparse.Nam
                                   if k in ("decontaminate", "dedup")} if gates else None,
             "seconds": round(seconds, 3), "samples_per_second": round(samples / seconds, 1),
             "steady_samples_per_second": round(samples * (len(marks) - 1) / len(marks) / steady, 1),
-            "shards": len(manifest.shards)}
+            "shards": len(manifest.shards), "driver_cpu_us_per_sample": round(cpu / samples * 1e6, 1)}
 
 
 def main() -> None:
