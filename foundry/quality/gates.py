@@ -217,7 +217,8 @@ def build_decontaminator(config: DecontaminateConfig, cache_dir: str | None = No
         items += load_benchmark(bench.name, bench.path, fields.text, fields.answer, fields.id, bench.format,
                                 where=f"quality.decontaminate.benchmarks.{number} ({bench.name})",
                                 split=bench.split, subset=bench.subset)
-    embedder = Embedder(config.embedding.model, cache_dir) if config.embedding.enabled else None
+    embedder = Embedder(config.embedding.model, cache_dir, device=config.embedding.device) \
+        if config.embedding.enabled else None
     return Decontaminator(items, n=config.ngram.n, threshold=config.ngram.threshold,
                           mask_numbers=config.ngram.mask_numbers, embedder=embedder,
                           embedding_threshold=config.embedding.threshold,

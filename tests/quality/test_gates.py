@@ -152,7 +152,8 @@ def test_contaminated_sample_is_rejected_naming_the_item(gates, rows):
 def test_embedding_stage_in_the_gate(tmp_path, rows, embedder, monkeypatch):
     import foundry.quality.gates as gates_module
 
-    monkeypatch.setattr(gates_module, "Embedder", lambda *args: embedder)  # the session's model, not a second load
+    # the session's model, not a second load
+    monkeypatch.setattr(gates_module, "Embedder", lambda *args, **kwargs: embedder)
     quality = {"decontaminate": {"benchmarks": [GSM8K], "embedding": {"threshold": 0.85}}}
     built = build_gates(load_config(campaign(tmp_path, quality)))
     task = Task(id="r", prompt="Seattle has 20 sheep. Charleston owns four times as many sheep as Seattle, and "
@@ -176,7 +177,7 @@ def test_missing_benchmark_field_names_file_and_field(tmp_path):
 def test_completions_are_embedded_only_when_asked(tmp_path, embedder, monkeypatch):
     import foundry.quality.gates as gates_module
 
-    monkeypatch.setattr(gates_module, "Embedder", lambda *args: embedder)
+    monkeypatch.setattr(gates_module, "Embedder", lambda *args, **kwargs: embedder)
     reworded = ("Every day Janet's ducks produce 16 eggs. Each morning she has three of them for breakfast, and she "
                 "uses four to bake muffins for her friends daily. The rest she sells at the farmers' market for $2 "
                 "apiece. How many dollars does she earn daily at the market?")
@@ -198,7 +199,7 @@ def test_gates_say_whether_they_may_wait(tmp_path, gates):
 def test_the_task_gate_asks_the_judge_it_is_given(tmp_path, embedder, monkeypatch):
     import foundry.quality.gates as gates_module
 
-    monkeypatch.setattr(gates_module, "Embedder", lambda *args: embedder)
+    monkeypatch.setattr(gates_module, "Embedder", lambda *args, **kwargs: embedder)
 
     class Yes:
         model, calls = "test", 0
@@ -216,3 +217,24 @@ def test_the_task_gate_asks_the_judge_it_is_given(tmp_path, embedder, monkeypatc
     exclusion = built.task_gates[0].check(Task(id="r", prompt=reworded))
     assert (exclusion.method, exclusion.item_id, Yes.calls) == ("judge", "gsm8k-test-0002", 1)
     assert built.judge.counts.confirmed == 1
+
+
+def test_the_embedding_model_runs_on_the_configured_device(tmp_path, monkeypatch):
+    import numpy as np
+
+    import foundry.quality.gates as gates_module
+
+    devices = []
+
+    class Recording:
+        def __init__(self, model, cache_dir, device=None):
+            devices.append(device)
+
+        def encode(self, texts):
+            return np.zeros((len(texts), 4), dtype=np.float32)
+
+    monkeypatch.setattr(gates_module, "Embedder", Recording)
+    for device in ("cuda:1", None):
+        quality = {"decontaminate": {"benchmarks": [GSM8K], "embedding": {"device": device}}}
+        build_gates(load_config(campaign(tmp_path, quality)))
+    assert devices == ["cuda:1", None]  # None: sentence-transformers picks an accelerator if torch sees one

@@ -68,7 +68,7 @@ def test_a_resumed_run_indexes_the_stored_fingerprints(tmp_path):
 def test_with_the_embedding_stage_on_completions_the_driver_embeds_only(tmp_path, rows, embedder, monkeypatch):
     import foundry.quality.gates as gates_module
 
-    monkeypatch.setattr(gates_module, "Embedder", lambda *args: embedder)
+    monkeypatch.setattr(gates_module, "Embedder", lambda *args, **kwargs: embedder)
     quality = {"decontaminate": {"benchmarks": [GSM8K], "embedding": {"completions": True}}}
     built = build_gates(load_config(campaign(tmp_path, quality)), screened=True)
     gate = built.sample_gates[0]
