@@ -233,7 +233,25 @@ def sample_gates_throughput(rows: int, seed: int, repeats: int = 3) -> dict:
     return {"rows": rows, "rejected": sorted(rejections), "rows_per_second": statistics.median(rates),
             "runs": rates, "as_a_campaign_splits_them": {
                 "screen_rows_per_second_per_core": statistics.median(split["screen"]),
-                "driver_rows_per_second": statistics.median(split["driver"]), "runs": split}}
+                "driver_rows_per_second": statistics.median(split["driver"]), "runs": split},
+            "resume_rebuild_rows_per_second": _timed_resume(texts)}
+
+
+def _timed_resume(texts: list[str]) -> dict:
+    """A resumed run teaching the dedup gate its committed accepted rows: from the shard's `fingerprint` column,
+    and from the completions (shards written before the column, or fingerprints made with other settings)."""
+    from foundry.quality.gates import SampleDedupGate
+
+    settings = Deduplicator("near", 0.8)
+    rows = [{"id": f"s{n}", "completion": text, "accepted": True,
+             "fingerprint": settings.to_bytes(settings.fingerprint(text))} for n, text in enumerate(texts)]
+    out = {}
+    for name, given in (("from_fingerprints", rows), ("from_texts", [{**r, "fingerprint": None} for r in rows])):
+        gate = SampleDedupGate(Deduplicator("near", 0.8))
+        started = time.perf_counter()
+        gate.committed(given)
+        out[name] = round(len(given) / (time.perf_counter() - started), 1)
+    return out
 
 
 def _timed_screened(items: list, texts: list[str]) -> tuple[int, float, float]:

@@ -44,6 +44,8 @@ FIELD_DOCS = {
     "trace": "tool-use trace (calls, results, timings), as JSON text",
     "provenance": "campaign, model, engine args, sampling params, config hash, verifier and package versions, "
                   "replica, creation time",
+    "fingerprint": "with sample dedup on: the completion's dedup fingerprint (settings header, exact key, MinHash "
+                   "signature), from which a resumed run rebuilds the dedup index",
 }
 
 

@@ -76,6 +76,7 @@ class Corrector:
             "completion": completion, "reasoning": reasoning, "answer": answer, "messages": messages,
             "final_answer": extract_answer(answer, patterns), "verdicts": [], "accepted": False,
             "completion_tokens": 0, "finish_reason": "reviewer", "generation_seconds": 0.0,
+            "fingerprint": None,  # the parent's is of the parent's text
         })
         child = draft.model_copy(update={"id": corrected_id(parent.id, content_hash(draft))})
         with self._lock:

@@ -29,7 +29,9 @@ TASK_FIELD_DOCS = {
     "task_id": "id of the source task",
     "policy": "sampling policy that decided the task's budget (`fixed` or `adaptive`)",
     "samples": "samples drawn for the task (accepted and rejected)",
-    "accepted": "samples accepted",
+    "accepted": "samples the verifiers accepted, the pass rate's count (a completion quoting a benchmark item counts "
+                "as rejected; one the dedup or embedding gate rejected after sampling still counts: it is a right "
+                "answer, stored once)",
     "rounds": "generation requests made for the task",
     "posterior_alpha": "Beta posterior alpha: prior alpha + accepted",
     "posterior_beta": "Beta posterior beta: prior beta + rejected",

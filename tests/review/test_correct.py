@@ -43,3 +43,11 @@ def test_wrong_correction_is_rejected_and_ids_are_deterministic(campaign_output)
     other = corrector.correct(parent, "", "It is \\boxed{8}.", "ann", 1.0, "key-4")
     assert other["id"] != wrong["id"]
     assert content_hash(parent) == wrong["parent_hash"]
+
+
+def test_a_correction_does_not_inherit_its_parents_dedup_fingerprint(campaign_output):
+    out, samples = campaign_output
+    parent = rejected(samples).model_copy(update={"fingerprint": b"the parent's text"})
+    row = Corrector(open_output(str(out)).config).correct(parent, parent.reasoning, "It is \\boxed{2}.", "ann", 1.0,
+                                                          "key-5")
+    assert row["fingerprint"] is None
