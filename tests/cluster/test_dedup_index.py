@@ -72,5 +72,9 @@ def test_the_sample_gate_over_a_spread_index(ray_local):
         later = Sample(id="s-later", task_id="t2", sample_index=0, accepted=True, completion=copy)
         verdict = gate.check(later)
         assert verdict is not None and verdict.verifier == "dedup" and "s-kept" in verdict.reason
+        # as a verifier actor's screen sends it: the fingerprint as bytes, looked up without the text
+        screened = Sample(id="s-screened", task_id="t3", sample_index=0, accepted=True, completion="unrelated words",
+                          fingerprint=spread.to_bytes(spread.fingerprint(copy)))
+        assert "s-kept" in gate.check(screened).reason
     finally:
         spread.close()
