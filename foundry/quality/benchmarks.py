@@ -6,6 +6,7 @@ the CLI turns it into one line and exit status 2.
 
 from __future__ import annotations
 
+import glob
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +43,15 @@ def file_format(path: str, declared: str | None = None) -> str:
 
 def read_rows(path: str, fmt: str | None = None, where: str = "--input", split: str = "test",
               subset: str | None = None) -> Iterator[dict[str, Any] | str]:
-    """Rows of a file as dicts; a JSONL line that is not a JSON object comes out as a string saying why."""
+    """Rows of a file as dicts; a JSONL line that is not a JSON object comes out as a string saying why. A path
+    with wildcards (`out/data/accepted-*.parquet`, a sharded dump) reads every file it matches, in name order."""
+    if any(c in path for c in "*?["):
+        files = sorted(glob.glob(path))
+        if not files:
+            raise QualityInputError(f"{where}: no file matches {path}")
+        for file in files:
+            yield from read_rows(file, fmt, where, split, subset)
+        return
     fmt = file_format(path, fmt)
     if fmt != "hf" and not Path(path).is_file():
         raise QualityInputError(f"{where}: no such file {path}")

@@ -250,7 +250,8 @@ def dedup_file(input_path: Path, output: str, field: str | None = None, threshol
     return summary
 
 
-InputOpt = Annotated[Path, typer.Option("--input", "-i", help="Rows to check (.jsonl or .parquet).",
+InputOpt = Annotated[Path, typer.Option("--input", "-i", help="Rows to check (.jsonl or .parquet); quote a wildcard "
+                                        "to read shards as one input ('out/data/accepted-*.parquet').",
                                         show_default=False)]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Folder (or s3:// prefix) for shards and summary.",
                                         show_default=False)]

@@ -220,3 +220,23 @@ def test_an_unreachable_judge_fails_the_command_with_exit_1(cli, tmp_path, bench
                  "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m")
     assert result.exit_code == 1 and "judge http://127.0.0.1:9/v1" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_sharded_input_is_read_through_a_wildcard(cli, tmp_path):
+    """A campaign's accepted split or a Hub dump comes in shards: `--input 'dir/part-*.parquet'` reads them all, in
+    name order, as one input (a copy in the second shard points at its original in the first)."""
+    story = ("The farmer counted his sheep in the morning and found that three were missing from the field near "
+             "the river, so he walked along the fence until he found them grazing in the neighbour's meadow.")
+    (tmp_path / "dump").mkdir()
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "text": story}, {"id": "b", "text": "About trains."}]),
+                   tmp_path / "dump" / "part-00000.parquet")
+    pq.write_table(pa.Table.from_pylist([{"id": "c", "text": story.replace("meadow", "meadows")}]),
+                   tmp_path / "dump" / "part-00001.parquet")
+    result = cli("dedup", "--input", tmp_path / "dump" / "part-*.parquet", "--output", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    out, summary = read_output(tmp_path / "out")
+    assert [(r["id"], r["duplicate_of"]) for r in out] == [("a", None), ("b", None), ("c", "a")]
+    assert summary["rows"] == 3
+    missing = cli("dedup", "--input", tmp_path / "dump" / "nothing-*.parquet", "--output", tmp_path / "out2")
+    assert missing.exit_code == 2 and len(missing.output.strip().splitlines()) == 1
+    assert "no file matches" in missing.output
