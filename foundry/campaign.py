@@ -344,8 +344,8 @@ class Campaign:
             for shard in record["shards"]:
                 if shard["split"] == "accepted":
                     file = pq.ParquetFile(io.BytesIO(self.store.get(shard["path"])))
-                    columns = [c for c in ("id", "completion", "accepted", "fingerprint") if c in file.schema_arrow.names]
-                    table = file.read(columns=columns)  # shards written before fingerprints were kept have none
+                    wanted = ("id", "completion", "accepted", "fingerprint")  # older shards have no fingerprints
+                    table = file.read(columns=[c for c in wanted if c in file.schema_arrow.names])
                     for gate in gates.sample_gates:
                         gate.committed(table.to_pylist())
 

@@ -46,7 +46,10 @@ def foundry(cluster: LocalRayCluster, *args: str, timeout: float = 60) -> subpro
 @pytest.fixture(scope="module")
 def submitted(cluster, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluster")
-    config = campaign_yaml(tmp)
+    # sample dedup on: the verifier actors on the CPU node screen samples with what the driver put in the object store
+    # (the model may write two texts only, so the verifiers accept copies)
+    config = campaign_yaml(tmp, quality={"dedup": {"tasks": "none", "samples": "exact"}},
+                           generator__structured_outputs__regex=r"<think>ok</think>The answer is \\boxed\{(4|5)\}\.")
     result = foundry(cluster, "submit", str(config), "--address", cluster.dashboard_url, "--wait",
                      "--set", "cluster.verifier_workers=2", "--set", "cluster.price_per_gpu_hour=3.6", timeout=900)
     assert result.returncode == 0, result.stderr[-4000:] + cluster.logs()
@@ -74,6 +77,22 @@ def test_work_ran_on_two_nodes_replica_on_the_gpu_node(submitted, cluster):
     assert replicas[0]["node_id"] in gpu_nodes and replicas[0]["gpus"] == ["0"]
     assert {v["node_id"] for v in verifiers}.isdisjoint(gpu_nodes)  # CPU work on the CPU-only node
     assert len({n["node_id"] for n in nodes}) == 2
+
+
+def test_samples_screened_on_the_verifier_node_are_deduplicated(submitted):
+    """The fingerprints were made by the verifier actors (on the CPU-only node, from the screen the driver put in
+    Ray's object store) and are kept in the shards; the driver's index kept each text once."""
+    _, out = submitted
+    rows = {split: [r for f in sorted(glob.glob(str(out / "data" / f"{split}-*.parquet")))
+                    for r in pq.read_table(f).to_pylist()] for split in ("accepted", "rejected")}
+    accepted = rows["accepted"]
+    assert accepted and all(r["fingerprint"] for r in accepted)
+    assert len({r["completion"] for r in accepted}) == len(accepted)
+    copies = [r for r in rows["rejected"] if any(v["verifier"] == "dedup" for v in r["verdicts"])]
+    assert copies, "the smoke model repeats itself: some accepted-by-the-verifiers samples must be copies"
+    ids = {r["id"] for r in accepted}
+    assert all(next(v["reason"] for v in r["verdicts"] if v["verifier"] == "dedup").split()[-1] in ids
+               for r in copies)
 
 
 def test_jobs_list_status_logs(submitted, cluster):
