@@ -68,7 +68,10 @@ def committed_rows(store: ObjectStore, splits: tuple[str, ...],
                 continue
             data = store.get(shard["path"]) or (store.get(shard["staged"]) if shard.get("staged") else None)
             if data is not None:
-                table = pq.read_table(io.BytesIO(data), columns=list(columns) if columns else None)
+                # One thread: with Arrow's pool, `foundry report` aborted at exit about half the time ("terminate
+                # called without an active exception") after reading sample shards; these are small reads anyway.
+                table = pq.read_table(io.BytesIO(data), columns=list(columns) if columns else None,
+                                      use_threads=False)
                 yield from ((batch, shard["split"], row) for row in table.to_pylist())
 
 
